@@ -1,1 +1,43 @@
-fn main() {}
+//! `tollgate`: stop, charge for, meter, trace and prove AI use of your content.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Stop, charge for, meter, trace and prove AI crawler use of your content.
+#[derive(Parser)]
+#[command(name = "tollgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Report who crawled you, from access logs: per agent, operator and class.
+    Scan(cmd::scan::ScanArgs),
+    /// Published crawler IP ranges: show the loaded sources, or fetch fresh copies.
+    #[command(subcommand)]
+    Ranges(cmd::ranges::RangesCommand),
+    /// The agent catalogue: classify a User-Agent, list agents, import ai.robots.txt.
+    #[command(subcommand)]
+    Catalogue(cmd::catalogue::CatalogueCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(a) => cmd::scan::run(a),
+        Command::Ranges(c) => cmd::ranges::run(c),
+        Command::Catalogue(c) => cmd::catalogue::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tollgate: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

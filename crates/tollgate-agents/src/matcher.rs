@@ -1,0 +1,249 @@
+//! User-Agent → agent matching.
+//!
+//! All catalogue patterns and the generic bot markers are compiled into one Aho-Corasick
+//! automaton (ASCII case-insensitive), so one pass over the header finds every candidate. Each
+//! candidate is then checked against its own rules (case, word boundary, position) and the best
+//! surviving catalogue match wins: highest `priority`, then longest pattern, then leftmost.
+//! Without a catalogue match, a surviving generic marker (`bot`, `crawler`, `+http…`) makes the
+//! client an `unknown-bot`; otherwise it is a `browser` (any human-operated client).
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::catalogue::{AgentId, Boundary, CaseRule, Catalogue, Position};
+use crate::class::Class;
+
+/// What a User-Agent says about the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UaMatch {
+    /// A catalogue agent.
+    Agent(AgentId),
+    /// No catalogue agent, but the header declares a bot (generic marker, the marker text).
+    UnknownBot(&'static str),
+    /// The header is empty or `-`.
+    Empty,
+    /// A human-operated client (browser, webview, app).
+    Browser,
+}
+
+impl UaMatch {
+    /// The class of this match; an agent's class comes from the catalogue.
+    pub fn class(self, catalogue: &Catalogue) -> Class {
+        match self {
+            UaMatch::Agent(id) => catalogue.agent(id).class,
+            UaMatch::UnknownBot(_) | UaMatch::Empty => Class::UnknownBot,
+            UaMatch::Browser => Class::Browser,
+        }
+    }
+}
+
+/// A generic marker: text that only bots put in a User-Agent.
+struct Marker {
+    text: &'static str,
+    boundary: Boundary,
+    /// Words in which the marker occurs without meaning "bot" (device names, browser names).
+    /// Compared ASCII case-insensitively with the whole alphanumeric word around the match.
+    except_words: &'static [&'static str],
+}
+
+/// Generic bot markers. A marker with `Boundary::None` matches inside words (`Bytespider` →
+/// `spider`); the `except_words` keep phones and browsers that happen to contain one out.
+const MARKERS: &[Marker] = &[
+    Marker { text: "bot", boundary: Boundary::None, except_words: &["cubot", "abot", "robotics", "bottle", "bottom", "bottega", "botswana", "bothell", "mbot", "irbot", "ybot"] },
+    Marker { text: "crawl", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "spider", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "scrape", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "scraping", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "slurp", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "fetcher", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "archiver", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "indexer", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "preview", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "monitor", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "checker", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "scanner", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "headless", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "+http", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "http://", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "https://", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "www.", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "@", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "python", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "java/", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "libwww", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "httpclient", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "http-client", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "http_client", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "http client", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "urllib", boundary: Boundary::None, except_words: &[] },
+    Marker { text: "wget", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "curl", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "zgrab", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "masscan", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "nmap", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "probe", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "validator", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "synthetic", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "uptime", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "feed", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "rss", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "agent", boundary: Boundary::Start, except_words: &["agentweb"] },
+    Marker { text: "analyzer", boundary: Boundary::Start, except_words: &[] },
+    Marker { text: "lighthouse", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "phantomjs", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "selenium", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "puppeteer", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "playwright", boundary: Boundary::Word, except_words: &[] },
+];
+
+#[derive(Clone, Copy)]
+enum Owner {
+    Agent { id: AgentId, priority: i8 },
+    Marker(u16),
+}
+
+#[derive(Clone)]
+struct PatternInfo {
+    owner: Owner,
+    /// Present only for case-sensitive patterns: the exact bytes to compare.
+    exact: Option<Box<[u8]>>,
+    boundary: Boundary,
+    position: Position,
+}
+
+/// A compiled matcher for one catalogue. Cheap to share (`Send + Sync`); matching allocates
+/// nothing.
+pub struct UaMatcher {
+    automaton: AhoCorasick,
+    patterns: Vec<PatternInfo>,
+}
+
+/// An error building the automaton (only possible for absurdly large catalogues).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the User-Agent automaton: {0}")]
+pub struct BuildError(#[from] aho_corasick::BuildError);
+
+#[inline]
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+fn boundary_ok(ua: &[u8], start: usize, end: usize, boundary: Boundary) -> bool {
+    let before = start == 0 || !is_word_byte(ua[start - 1]);
+    let after = end == ua.len() || !is_word_byte(ua[end]);
+    match boundary {
+        Boundary::Word => before && after,
+        Boundary::Start => before,
+        Boundary::None => true,
+    }
+}
+
+/// The alphanumeric word (plus `_`/`-`-free run) around `start..end`.
+fn word_around(ua: &[u8], start: usize, end: usize) -> &[u8] {
+    let mut s = start;
+    while s > 0 && is_word_byte(ua[s - 1]) {
+        s -= 1;
+    }
+    let mut e = end;
+    while e < ua.len() && is_word_byte(ua[e]) {
+        e += 1;
+    }
+    &ua[s..e]
+}
+
+impl UaMatcher {
+    /// Compiles every User-Agent pattern of `catalogue` plus the generic markers.
+    pub fn new(catalogue: &Catalogue) -> Result<UaMatcher, BuildError> {
+        let mut texts: Vec<&[u8]> = Vec::new();
+        let mut patterns = Vec::new();
+        for (i, agent) in catalogue.agents().iter().enumerate() {
+            for p in &agent.patterns {
+                texts.push(p.text.as_bytes());
+                patterns.push(PatternInfo {
+                    owner: Owner::Agent {
+                        id: AgentId(i as u16),
+                        priority: agent.priority,
+                    },
+                    exact: (p.case == CaseRule::Sensitive).then(|| p.text.as_bytes().into()),
+                    boundary: p.boundary,
+                    position: p.position,
+                });
+            }
+        }
+        for (i, m) in MARKERS.iter().enumerate() {
+            texts.push(m.text.as_bytes());
+            patterns.push(PatternInfo {
+                owner: Owner::Marker(i as u16),
+                exact: None,
+                boundary: m.boundary,
+                position: Position::Anywhere,
+            });
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&texts)?;
+        Ok(UaMatcher {
+            automaton,
+            patterns,
+        })
+    }
+
+    /// Classifies one User-Agent header value (raw bytes; need not be UTF-8).
+    pub fn match_ua(&self, ua: &[u8]) -> UaMatch {
+        let trimmed = ua.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"-" {
+            return UaMatch::Empty;
+        }
+        let ua = trimmed;
+        // (priority, length, -start) of the best agent match so far.
+        let mut best: Option<(i8, usize, usize, AgentId)> = None;
+        let mut marker: Option<&'static str> = None;
+        for m in self.automaton.find_overlapping_iter(ua) {
+            let info = &self.patterns[m.pattern().as_usize()];
+            let (start, end) = (m.start(), m.end());
+            if info.position == Position::First && start != 0 {
+                continue;
+            }
+            if let Some(exact) = &info.exact {
+                if &ua[start..end] != &exact[..] {
+                    continue;
+                }
+            }
+            if !boundary_ok(ua, start, end, info.boundary) {
+                continue;
+            }
+            match info.owner {
+                Owner::Agent { id, priority } => {
+                    let len = end - start;
+                    let better = match best {
+                        None => true,
+                        Some((bp, bl, bs, _)) => {
+                            (priority, len, usize::MAX - start) > (bp, bl, usize::MAX - bs)
+                        }
+                    };
+                    if better {
+                        best = Some((priority, len, start, id));
+                    }
+                }
+                Owner::Marker(i) => {
+                    if marker.is_none() {
+                        let mk = &MARKERS[i as usize];
+                        let word = word_around(ua, start, end);
+                        if !mk
+                            .except_words
+                            .iter()
+                            .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
+                        {
+                            marker = Some(mk.text);
+                        }
+                    }
+                }
+            }
+        }
+        match (best, marker) {
+            (Some((_, _, _, id)), _) => UaMatch::Agent(id),
+            (None, Some(text)) => UaMatch::UnknownBot(text),
+            (None, None) => UaMatch::Browser,
+        }
+    }
+}

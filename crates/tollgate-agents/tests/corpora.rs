@@ -1,0 +1,214 @@
+//! Classification of real User-Agent corpora (copied from ../shared/data/agents; provenance and
+//! licences in data/SOURCES.md). Each test prints every miss so a failure says what to fix.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use tollgate_agents::{Catalogue, Class, UaMatch, UaMatcher};
+
+const CORPORA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpora/");
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(format!("{CORPORA}{name}")).unwrap()
+}
+
+fn setup() -> (Catalogue, UaMatcher) {
+    let c = Catalogue::embedded().unwrap();
+    let m = UaMatcher::new(&c).unwrap();
+    (c, m)
+}
+
+fn describe(c: &Catalogue, m: UaMatch) -> String {
+    match m {
+        UaMatch::Agent(id) => format!("{} ({})", c.agent(id).name, c.agent(id).class),
+        other => format!("{other:?}"),
+    }
+}
+
+/// isbot's browsers.yml: group name -> UAs.
+fn isbot(name: &str) -> BTreeMap<String, Vec<String>> {
+    serde_yaml::from_str(&read(name)).unwrap()
+}
+
+#[derive(Deserialize)]
+struct MatomoCase {
+    user_agent: String,
+    #[serde(default)]
+    bot: Option<MatomoBot>,
+    #[serde(default)]
+    client: Option<MatomoClient>,
+}
+#[derive(Deserialize)]
+struct MatomoBot {
+    name: String,
+    #[serde(default)]
+    category: Option<String>,
+}
+#[derive(Deserialize)]
+struct MatomoClient {
+    name: String,
+}
+
+fn matomo(name: &str) -> Vec<MatomoCase> {
+    serde_yaml::from_str(&read(name)).unwrap()
+}
+
+fn is_isbot_exempt_group(group: &str) -> bool {
+    group.starts_with("ZZZ Insignificat bots") || group.starts_with("ZZZ Miscellaneous")
+}
+
+fn assert_all(misses: Vec<String>, total: usize, what: &str) {
+    assert!(
+        misses.is_empty(),
+        "{} of {total} {what}:\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
+
+#[test]
+fn matomo_desktop_and_smartphone_fixtures_are_all_browsers() {
+    let (c, m) = setup();
+    let mut misses = Vec::new();
+    let mut total = 0;
+    for file in [
+        "matomo-device-detector-desktop.yml",
+        "matomo-device-detector-smartphone.yml",
+    ] {
+        for case in matomo(file) {
+            total += 1;
+            let got = m.match_ua(case.user_agent.as_bytes());
+            if got != UaMatch::Browser {
+                misses.push(format!("{file}: {} => {}", case.user_agent, describe(&c, got)));
+            }
+        }
+    }
+    assert_eq!(total, 569 + 501);
+    assert_all(misses, total, "matomo browser UAs were not classed browser");
+}
+
+#[test]
+fn isbot_browsers_are_all_browsers_outside_the_exempt_groups() {
+    let (c, m) = setup();
+    let mut misses = Vec::new();
+    let mut total = 0;
+    for (group, uas) in isbot("isbot-browsers.yml") {
+        if is_isbot_exempt_group(&group) {
+            continue;
+        }
+        for ua in uas {
+            total += 1;
+            let got = m.match_ua(ua.as_bytes());
+            if got != UaMatch::Browser {
+                misses.push(format!("[{group}] {ua} => {}", describe(&c, got)));
+            }
+        }
+    }
+    assert!(total > 500, "{total}");
+    assert_all(misses, total, "isbot browser UAs were not classed browser");
+}
+
+#[test]
+fn isbot_exempt_browser_groups_are_never_ai_training() {
+    let (c, m) = setup();
+    let mut seen = 0;
+    for (group, uas) in isbot("isbot-browsers.yml") {
+        if !is_isbot_exempt_group(&group) {
+            continue;
+        }
+        for ua in uas {
+            seen += 1;
+            let class = m.match_ua(ua.as_bytes()).class(&c);
+            assert_ne!(class, Class::AiTraining, "[{group}] {ua}");
+        }
+    }
+    assert!(seen > 0);
+}
+
+fn assert_no_browsers(corpus: &str, uas: impl IntoIterator<Item = String>) {
+    let (_c, m) = setup();
+    let mut misses = Vec::new();
+    let mut total = 0;
+    for ua in uas {
+        total += 1;
+        if m.match_ua(ua.as_bytes()) == UaMatch::Browser {
+            misses.push(ua);
+        }
+    }
+    assert_all(misses, total, &format!("{corpus} bot UAs were classed browser"));
+}
+
+#[test]
+fn isbot_crawlers_are_all_bots() {
+    let all: Vec<String> = isbot("isbot-crawlers.yml").into_values().flatten().collect();
+    assert_no_browsers("isbot-crawlers.yml", all);
+}
+
+#[test]
+fn matomo_bots_are_all_bots() {
+    let all: Vec<String> = matomo("matomo-device-detector-bots.yml")
+        .into_iter()
+        .map(|c| c.user_agent)
+        .collect();
+    assert_eq!(all.len(), 1342);
+    assert_no_browsers("matomo-device-detector-bots.yml", all);
+}
+
+#[test]
+fn crawler_user_agents_instances_are_all_bots() {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        instances: Vec<String>,
+    }
+    let entries: Vec<Entry> = serde_json::from_str(&read("crawler-user-agents.json")).unwrap();
+    let all: Vec<String> = entries.into_iter().flat_map(|e| e.instances).collect();
+    assert_eq!(all.len(), 2116);
+    assert_no_browsers("crawler-user-agents.json", all);
+}
+
+/// Where the catalogue has an agent of the same name as matomo's bot name (ASCII
+/// case-insensitive, on the name or a product token), that agent is the one matched.
+#[test]
+fn matomo_bots_get_the_catalogue_agent_of_the_same_name() {
+    let (c, m) = setup();
+    let mut misses = Vec::new();
+    let mut checked = 0;
+    for case in matomo("matomo-device-detector-bots.yml") {
+        let Some(bot) = &case.bot else { continue };
+        let Some(expected) = c.agents().iter().position(|a| {
+            a.name.eq_ignore_ascii_case(&bot.name)
+                || a.product_tokens.iter().any(|t| t.eq_ignore_ascii_case(&bot.name))
+        }) else {
+            continue;
+        };
+        checked += 1;
+        let got = m.match_ua(case.user_agent.as_bytes());
+        if got != UaMatch::Agent(tollgate_agents::AgentId(expected as u16)) {
+            misses.push(format!(
+                "{} (matomo: {}, {:?}) => {} (expected {})",
+                case.user_agent,
+                bot.name,
+                bot.category,
+                describe(&c, got),
+                c.agents()[expected].name
+            ));
+        }
+    }
+    assert!(checked > 100, "only {checked} matomo bots have a same-named agent");
+    assert_all(misses, checked, "matomo bots matched another agent");
+}
+
+#[test]
+fn matomo_feed_readers_are_never_ai_or_unknown_bots() {
+    let (c, m) = setup();
+    for case in matomo("matomo-device-detector-feed_reader.yml") {
+        let class = m.match_ua(case.user_agent.as_bytes()).class(&c);
+        let name = case.client.map(|c| c.name).unwrap_or_default();
+        assert!(
+            matches!(class, Class::Feed | Class::Browser),
+            "{} ({name}) => {class}",
+            case.user_agent
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod catalogue;
+pub mod ranges;
+pub mod scan;
