@@ -35,7 +35,10 @@ mod nginx;
 mod request;
 mod time;
 
-pub use input::{open_input, open_input_with_progress, ByteCounter, Chunk, ChunkReader, Input, InputError, DEFAULT_CHUNK_SIZE};
+pub use input::{
+    open_input, open_input_with_progress, ByteCounter, Chunk, ChunkReader, CountingReader, Input,
+    InputError, Lines, DEFAULT_CHUNK_SIZE,
+};
 pub use nginx::{FormatError, NginxFormat};
 pub use request::unescape;
 

@@ -1,0 +1,1 @@
+//! Unit tests on whole lines (see also the per-module tests).
