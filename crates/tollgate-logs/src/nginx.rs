@@ -79,7 +79,7 @@ impl Var {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Seg {
     /// Text that must appear verbatim.
     Lit(Box<[u8]>),
@@ -88,8 +88,17 @@ enum Seg {
         var: Var,
         /// Between `"…"`: the closing quote is found with the backslash escape rule.
         quoted: bool,
-        next: Option<Finder<'static>>,
+        next: Option<Box<Finder<'static>>>,
     },
+}
+
+impl std::fmt::Debug for Seg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seg::Lit(l) => write!(f, "Lit({:?})", String::from_utf8_lossy(l)),
+            Seg::Var { var, quoted, .. } => write!(f, "Var({var:?}, quoted: {quoted})"),
+        }
+    }
 }
 
 /// A compiled nginx `log_format` (see `ngx_http_log_module`).
@@ -297,7 +306,7 @@ impl NginxFormat {
                     segs.push(Seg::Var {
                         var: *var,
                         quoted: prev_quote && next_lit.is_some_and(|l| l.starts_with(b"\"")),
-                        next: next_lit.map(|l| Finder::new(l).into_owned()),
+                        next: next_lit.map(|l| Box::new(Finder::new(l).into_owned())),
                     });
                 }
             }

@@ -90,7 +90,7 @@ fn hex(c: u8) -> Option<u8> {
 /// are not UTF-8 become U+FFFD. Returns the input borrowed when it contains no backslash.
 ///
 /// ```
-/// assert_eq!(tollgate_logs::unescape(r"a\x22b\"c\\d"), r#"a"b"c\d"#);
+/// assert_eq!(tollgate_logs::unescape(r#"a\x22b\"c\\d"#), r#"a"b"c\d"#);
 /// ```
 pub fn unescape(s: &str) -> Cow<'_, str> {
     if !s.as_bytes().contains(&b'\\') {
