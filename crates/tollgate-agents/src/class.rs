@@ -131,7 +131,12 @@ mod tests {
         let ai: Vec<_> = Class::ALL.into_iter().filter(|c| c.is_ai()).collect();
         assert_eq!(
             ai,
-            [Class::AiTraining, Class::AiSearch, Class::AiUser, Class::AiAgent]
+            [
+                Class::AiTraining,
+                Class::AiSearch,
+                Class::AiUser,
+                Class::AiAgent
+            ]
         );
     }
 }

@@ -44,7 +44,13 @@ pub enum ImportError {
     Shape,
 }
 
-const UPSTREAM_FIELDS: [&str; 5] = ["operator", "function", "respect", "frequency", "description"];
+const UPSTREAM_FIELDS: [&str; 5] = [
+    "operator",
+    "function",
+    "respect",
+    "frequency",
+    "description",
+];
 
 /// Guesses a class from ai.robots.txt's free-text `function`.
 pub fn guess_class(function: &str) -> Class {
@@ -176,9 +182,7 @@ pub fn import_robots_json(
                     .entry("ai_robots_txt")
                     .or_insert_with(|| value(InlineTable::new()));
                 if let Some(up) = up.as_inline_table_mut() {
-                    let keys = up
-                        .entry("keys")
-                        .or_insert_with(|| Array::new().into());
+                    let keys = up.entry("keys").or_insert_with(|| Array::new().into());
                     if let Some(arr) = keys.as_array_mut() {
                         arr.push(key.as_str());
                     }
@@ -255,7 +259,10 @@ mod tests {
             clean_operator("[OpenAI](https://openai.com)"),
             ("OpenAI".to_string(), Some("https://openai.com".to_string()))
         );
-        assert_eq!(clean_operator("Unclear at this time."), ("unknown".to_string(), None));
+        assert_eq!(
+            clean_operator("Unclear at this time."),
+            ("unknown".to_string(), None)
+        );
         assert_eq!(clean_operator("ByteDance"), ("ByteDance".to_string(), None));
     }
 

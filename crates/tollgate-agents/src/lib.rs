@@ -9,7 +9,11 @@ pub mod catalogue;
 pub mod class;
 pub mod import;
 pub mod matcher;
+pub mod ranges;
+pub mod verify;
 
 pub use catalogue::{Agent, AgentId, Catalogue, CatalogueError};
 pub use class::Class;
 pub use matcher::{UaMatch, UaMatcher};
+pub use ranges::RangeTable;
+pub use verify::{Classifier, Client, RequestFacts, Verification, VerifiedBy};

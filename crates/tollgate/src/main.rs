@@ -1,6 +1,9 @@
 //! `tollgate`: stop, charge for, meter, trace and prove AI use of your content.
 
 mod cmd;
+mod data;
+mod output;
+mod scan;
 
 use std::process::ExitCode;
 

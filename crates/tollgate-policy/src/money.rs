@@ -1,0 +1,198 @@
+//! Money as integer micro-units of an ISO 4217 currency.
+//!
+//! Text form is the one of Cloudflare's pay-per-crawl headers (`crawler-price: USD 0.002`):
+//! a three-letter upper-case currency code, one space, a decimal amount with at most six
+//! fractional digits. `USD 0.002` is 2 000 µUSD.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Micro-units in one unit of currency.
+pub const MICROS_PER_UNIT: u64 = 1_000_000;
+
+/// An amount of money: `micros` millionths of `currency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Money {
+    /// ISO 4217 code, ASCII upper case (`*b"USD"`).
+    pub currency: [u8; 3],
+    /// Amount in micro-units (µUSD for USD).
+    pub micros: u64,
+}
+
+/// Why a money string or operation was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// Not `CUR amount`.
+    #[error("`{0}`: expected a price like `USD 0.002` (currency code, space, amount)")]
+    Syntax(String),
+    /// The currency is not three ASCII upper-case letters.
+    #[error("`{0}`: currency must be a three-letter ISO 4217 code such as USD")]
+    Currency(String),
+    /// More than six fractional digits.
+    #[error("`{0}`: at most 6 decimal places (micro-units)")]
+    TooPrecise(String),
+    /// Larger than u64 micro-units, or a sum/product that would be.
+    #[error("amount overflows")]
+    Overflow,
+    /// Adding amounts of different currencies.
+    #[error("cannot combine {0} and {1}")]
+    CurrencyMismatch(String, String),
+}
+
+impl Money {
+    /// `micros` of `currency`. The code must be three ASCII upper-case letters.
+    pub fn new(currency: &str, micros: u64) -> Result<Money, MoneyError> {
+        let b = currency.as_bytes();
+        if b.len() != 3 || !b.iter().all(u8::is_ascii_uppercase) {
+            return Err(MoneyError::Currency(currency.to_string()));
+        }
+        Ok(Money {
+            currency: [b[0], b[1], b[2]],
+            micros,
+        })
+    }
+
+    /// The currency code as a string.
+    pub fn currency(&self) -> &str {
+        // Constructors only admit ASCII upper-case letters.
+        std::str::from_utf8(&self.currency).unwrap_or("???")
+    }
+
+    /// `self × n`, or `Overflow`.
+    pub fn times(self, n: u64) -> Result<Money, MoneyError> {
+        Ok(Money {
+            micros: self.micros.checked_mul(n).ok_or(MoneyError::Overflow)?,
+            ..self
+        })
+    }
+
+    /// `self + other` in the same currency, or an error.
+    pub fn plus(self, other: Money) -> Result<Money, MoneyError> {
+        if self.currency != other.currency {
+            return Err(MoneyError::CurrencyMismatch(
+                self.currency().into(),
+                other.currency().into(),
+            ));
+        }
+        Ok(Money {
+            micros: self
+                .micros
+                .checked_add(other.micros)
+                .ok_or(MoneyError::Overflow)?,
+            ..self
+        })
+    }
+}
+
+impl FromStr for Money {
+    type Err = MoneyError;
+
+    fn from_str(s: &str) -> Result<Money, MoneyError> {
+        let (cur, amount) = s
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| MoneyError::Syntax(s.to_string()))?;
+        let amount = amount.trim();
+        let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || !(frac.is_empty() || digits(frac)) || amount.ends_with('.') {
+            return Err(MoneyError::Syntax(s.to_string()));
+        }
+        if frac.len() > 6 {
+            return Err(MoneyError::TooPrecise(s.to_string()));
+        }
+        let units: u64 = int.parse().map_err(|_| MoneyError::Overflow)?;
+        let frac_micros: u64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<u64>()
+                .map_err(|_| MoneyError::Syntax(s.to_string()))?
+                * 10u64.pow(6 - frac.len() as u32)
+        };
+        let micros = units
+            .checked_mul(MICROS_PER_UNIT)
+            .and_then(|m| m.checked_add(frac_micros))
+            .ok_or(MoneyError::Overflow)?;
+        Money::new(cur, micros)
+    }
+}
+
+impl fmt::Display for Money {
+    /// `USD 0.002`: the shortest decimal that is exact (at least one fractional digit for
+    /// amounts below one unit, none for whole amounts: `USD 5`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = self.micros / MICROS_PER_UNIT;
+        let frac = self.micros % MICROS_PER_UNIT;
+        if frac == 0 {
+            return write!(f, "{} {units}", self.currency());
+        }
+        let s = format!("{frac:06}");
+        write!(f, "{} {units}.{}", self.currency(), s.trim_end_matches('0'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cloudflare_style_prices_into_micros() {
+        assert_eq!("USD 0.002".parse::<Money>().unwrap().micros, 2_000);
+        assert_eq!("USD 0.01".parse::<Money>().unwrap().micros, 10_000);
+        assert_eq!("EUR 5".parse::<Money>().unwrap().micros, 5_000_000);
+        assert_eq!("USD 1.000001".parse::<Money>().unwrap().micros, 1_000_001);
+    }
+
+    #[test]
+    fn formats_back_to_the_shortest_exact_decimal() {
+        for s in ["USD 0.002", "USD 0.01", "EUR 5", "USD 1.000001", "USD 12.5"] {
+            assert_eq!(s.parse::<Money>().unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_prices_with_the_reason() {
+        assert!(matches!(
+            "0.002".parse::<Money>(),
+            Err(MoneyError::Syntax(_))
+        ));
+        assert!(matches!(
+            "usd 0.002".parse::<Money>(),
+            Err(MoneyError::Currency(_))
+        ));
+        assert!(matches!(
+            "USD 0.0000001".parse::<Money>(),
+            Err(MoneyError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            "USD -1".parse::<Money>(),
+            Err(MoneyError::Syntax(_))
+        ));
+        assert!(matches!(
+            "USD 1.".parse::<Money>(),
+            Err(MoneyError::Syntax(_))
+        ));
+        assert!(matches!(
+            "USD 1e3".parse::<Money>(),
+            Err(MoneyError::Syntax(_))
+        ));
+        assert!(matches!(
+            "USD 99999999999999999999".parse::<Money>(),
+            Err(MoneyError::Overflow)
+        ));
+    }
+
+    #[test]
+    fn arithmetic_is_checked() {
+        let p: Money = "USD 0.002".parse().unwrap();
+        assert_eq!(p.times(1_000).unwrap().to_string(), "USD 2");
+        assert_eq!(p.times(u64::MAX), Err(MoneyError::Overflow));
+        let e: Money = "EUR 1".parse().unwrap();
+        assert_eq!(
+            p.plus(e),
+            Err(MoneyError::CurrencyMismatch("USD".into(), "EUR".into()))
+        );
+    }
+}

@@ -1,0 +1,465 @@
+//! The scan report: rows per agent, roll-ups per operator and class, and its JSON, CSV and table
+//! renderings. The JSON shape is stable and documented in docs/scan.md.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, SecondsFormat};
+use foldhash::fast::FixedState;
+use serde::Serialize;
+use tollgate_agents::{Catalogue, Class};
+use tollgate_policy::Money;
+
+use super::tally::{RowStats, Tally};
+
+/// One input file's line counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSummary {
+    /// Path as given (`-` = stdin).
+    pub file: String,
+    /// Detected or given format.
+    pub format: String,
+}
+
+/// A malformed line sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct MalformedSample {
+    /// File.
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// Byte offset in the line.
+    pub offset: usize,
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// One row: a catalogue agent, an unknown bot, the browsers, or clients without User-Agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentRow {
+    /// Agent name; `(browsers)`, `(no user-agent)`, `(other unknown bots)`, or the name an
+    /// unknown bot gives itself.
+    pub agent: String,
+    /// Operator; `unknown` for unknown bots, `-` for browsers.
+    pub operator: String,
+    /// Class.
+    pub class: Class,
+    /// True if the agent is in the catalogue.
+    pub catalogued: bool,
+    #[serde(flatten)]
+    stats: Stats,
+}
+
+/// Counters as reported.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Stats {
+    /// Requests.
+    pub requests: u64,
+    /// Response body bytes.
+    pub bytes: u64,
+    /// Distinct request paths (query stripped).
+    pub distinct_paths: u64,
+    /// Requests whose claimed identity was verified.
+    pub verified: u64,
+    /// Requests whose claimed identity failed a check the operator publishes.
+    pub spoofed: u64,
+    /// Requests that could not be checked (or claimed nothing).
+    pub unverified: u64,
+    /// Requests to paths the `--robots` file disallows for this agent.
+    pub robots_disallowed: u64,
+    /// First request, RFC 3339 UTC.
+    pub first_seen: Option<String>,
+    /// Last request, RFC 3339 UTC.
+    pub last_seen: Option<String>,
+    /// Requests per status code.
+    pub status: BTreeMap<String, u64>,
+    /// AI classes with `--price`: 2xx requests × price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_pay: Option<String>,
+}
+
+/// A roll-up (per operator or per class).
+#[derive(Debug, Clone, Serialize)]
+pub struct Rollup {
+    /// Agents in it (by name), busiest first.
+    pub agents: Vec<String>,
+    #[serde(flatten)]
+    stats: Stats,
+}
+
+/// Pricing summary with `--price`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pricing {
+    /// The price per request.
+    pub price: String,
+    /// AI-class requests answered 2xx (what pay-per-crawl charges: failed responses are free).
+    pub billable_requests: u64,
+    /// billable_requests × price.
+    pub total: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// Inputs.
+    pub files: Vec<FileSummary>,
+    /// Non-empty lines read.
+    pub lines: u64,
+    /// Lines parsed.
+    pub parsed: u64,
+    /// Lines that did not match their format (counted, skipped).
+    pub malformed: u64,
+    /// The first malformed lines.
+    pub malformed_samples: Vec<MalformedSample>,
+    /// One row per agent seen, busiest first.
+    pub agents: Vec<AgentRow>,
+    /// Per operator.
+    pub operators: BTreeMap<String, Rollup>,
+    /// Per class.
+    pub classes: BTreeMap<String, Rollup>,
+    /// With `--price`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+}
+
+fn rfc3339(t: Option<i64>) -> Option<String> {
+    t.and_then(|t| DateTime::from_timestamp(t, 0))
+        .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn stats_of(s: &RowStats, distinct: u64, price: Option<(Money, bool)>) -> Stats {
+    Stats {
+        requests: s.requests,
+        bytes: s.bytes,
+        distinct_paths: distinct,
+        verified: s.verified,
+        spoofed: s.spoofed,
+        unverified: s.unverified,
+        robots_disallowed: s.robots_disallowed,
+        first_seen: rfc3339(s.first_seen),
+        last_seen: rfc3339(s.last_seen),
+        status: s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        would_pay: price.and_then(|(p, ai)| {
+            ai.then(|| {
+                p.times(s.ok_2xx)
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|_| "overflow".into())
+            })
+        }),
+    }
+}
+
+struct Acc {
+    stats: RowStats,
+    paths: HashSet<u64, FixedState>,
+    agents: Vec<(u64, String)>,
+    ai: bool,
+}
+
+impl ScanReport {
+    /// Builds the report from the merged tally.
+    pub fn build(
+        tally: Tally,
+        catalogue: &Catalogue,
+        files: Vec<FileSummary>,
+        price: Option<Money>,
+    ) -> ScanReport {
+        let mut raw: Vec<(String, String, Class, bool, RowStats)> = Vec::new();
+        for (i, row) in tally.agents.into_iter().enumerate() {
+            if let Some(s) = row {
+                let a = &catalogue.agents()[i];
+                raw.push((a.name.clone(), a.operator.clone(), a.class, true, s));
+            }
+        }
+        for (name, s) in tally.unknown {
+            raw.push((name.into(), "unknown".into(), Class::UnknownBot, false, s));
+        }
+        for (name, op, class, s) in [
+            (
+                "(other unknown bots)",
+                "unknown",
+                Class::UnknownBot,
+                tally.other_unknown,
+            ),
+            (
+                "(no user-agent)",
+                "unknown",
+                Class::UnknownBot,
+                tally.no_user_agent,
+            ),
+            ("(browsers)", "-", Class::Browser, tally.browser),
+        ] {
+            if s.requests > 0 {
+                raw.push((name.into(), op.into(), class, false, s));
+            }
+        }
+        raw.sort_by(|a, b| b.4.requests.cmp(&a.4.requests).then_with(|| a.0.cmp(&b.0)));
+
+        let mut operators: BTreeMap<String, Acc> = BTreeMap::new();
+        let mut classes: BTreeMap<String, Acc> = BTreeMap::new();
+        let mut billable = 0u64;
+        let mut agents = Vec::with_capacity(raw.len());
+        for (name, operator, class, catalogued, s) in raw {
+            if class.is_ai() {
+                billable += s.ok_2xx;
+            }
+            for (map, key) in [
+                (&mut operators, operator.clone()),
+                (&mut classes, class.to_string()),
+            ] {
+                let acc = map.entry(key).or_insert_with(|| Acc {
+                    stats: RowStats::default(),
+                    paths: HashSet::with_hasher(FixedState::default()),
+                    agents: Vec::new(),
+                    ai: class.is_ai(),
+                });
+                acc.stats.merge(&s);
+                acc.paths.extend(s.paths.iter().copied());
+                acc.agents.push((s.requests, name.clone()));
+            }
+            let distinct = s.paths.len() as u64;
+            agents.push(AgentRow {
+                stats: stats_of(&s, distinct, price.map(|p| (p, class.is_ai()))),
+                agent: name,
+                operator,
+                class,
+                catalogued,
+            });
+        }
+        let rollup = |m: BTreeMap<String, Acc>, price: Option<Money>| {
+            m.into_iter()
+                .map(|(k, a)| {
+                    let mut names = a.agents;
+                    names.sort_by(|x, y| y.0.cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
+                    (
+                        k,
+                        Rollup {
+                            agents: names.into_iter().map(|(_, n)| n).collect(),
+                            stats: stats_of(
+                                &a.stats,
+                                a.paths.len() as u64,
+                                price.map(|p| (p, a.ai)),
+                            ),
+                        },
+                    )
+                })
+                .collect()
+        };
+        let files_by_index = files.clone();
+        ScanReport {
+            lines: tally.lines,
+            parsed: tally.parsed,
+            malformed: tally.malformed,
+            malformed_samples: tally
+                .samples
+                .into_iter()
+                .map(|m| MalformedSample {
+                    file: files_by_index
+                        .get(m.file_index)
+                        .map(|f| f.file.clone())
+                        .unwrap_or_default(),
+                    line: m.line,
+                    offset: m.offset,
+                    reason: m.reason,
+                })
+                .collect(),
+            files,
+            agents,
+            // Operators mix AI and non-AI agents only in name; price them per class instead.
+            operators: rollup(operators, None),
+            classes: rollup(classes, price),
+            pricing: price.map(|p| Pricing {
+                price: p.to_string(),
+                billable_requests: billable,
+                total: p
+                    .times(billable)
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|_| "overflow".into()),
+            }),
+        }
+    }
+
+    /// Pretty JSON (the stable format).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// CSV: one line per agent row.
+    pub fn to_csv(&self) -> Result<String, csv::Error> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "agent",
+            "operator",
+            "class",
+            "catalogued",
+            "requests",
+            "bytes",
+            "distinct_paths",
+            "verified",
+            "spoofed",
+            "unverified",
+            "robots_disallowed",
+            "first_seen",
+            "last_seen",
+            "status",
+            "would_pay",
+        ])?;
+        for r in &self.agents {
+            let s = &r.stats;
+            let status = s
+                .status
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            w.write_record([
+                r.agent.as_str(),
+                &r.operator,
+                r.class.as_str(),
+                if r.catalogued { "true" } else { "false" },
+                &s.requests.to_string(),
+                &s.bytes.to_string(),
+                &s.distinct_paths.to_string(),
+                &s.verified.to_string(),
+                &s.spoofed.to_string(),
+                &s.unverified.to_string(),
+                &s.robots_disallowed.to_string(),
+                s.first_seen.as_deref().unwrap_or(""),
+                s.last_seen.as_deref().unwrap_or(""),
+                &status,
+                s.would_pay.as_deref().unwrap_or(""),
+            ])?;
+        }
+        let bytes = w.into_inner().map_err(|e| e.into_error())?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Human-readable tables; `top` limits the agent table.
+    pub fn to_table(&self, top: usize) -> String {
+        use comfy_table::presets::UTF8_BORDERS_ONLY;
+        use comfy_table::{CellAlignment, Table};
+        let mut out = String::new();
+        let files: Vec<String> = self
+            .files
+            .iter()
+            .map(|f| format!("{} ({})", f.file, f.format))
+            .collect();
+        out.push_str(&format!(
+            "{} lines, {} parsed, {} malformed — {}\n",
+            self.lines,
+            self.parsed,
+            self.malformed,
+            files.join(", ")
+        ));
+        for m in &self.malformed_samples {
+            out.push_str(&format!(
+                "  malformed: {}:{}: byte {}: {}\n",
+                m.file, m.line, m.offset, m.reason
+            ));
+        }
+        let numeric = |t: &mut Table, from: usize| {
+            for i in from..t.column_count() {
+                if let Some(c) = t.column_mut(i) {
+                    c.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+        };
+        let mut t = Table::new();
+        t.load_style(UTF8_BORDERS_ONLY);
+        t.set_header([
+            "agent",
+            "operator",
+            "class",
+            "requests",
+            "bytes",
+            "paths",
+            "verified",
+            "spoofed",
+            "unverif.",
+            "robots✗",
+            "first seen",
+            "last seen",
+        ]);
+        for r in self.agents.iter().take(top) {
+            let s = &r.stats;
+            t.add_row([
+                r.agent.clone(),
+                r.operator.clone(),
+                r.class.to_string(),
+                s.requests.to_string(),
+                s.bytes.to_string(),
+                s.distinct_paths.to_string(),
+                s.verified.to_string(),
+                s.spoofed.to_string(),
+                s.unverified.to_string(),
+                s.robots_disallowed.to_string(),
+                s.first_seen.clone().unwrap_or_default(),
+                s.last_seen.clone().unwrap_or_default(),
+            ]);
+        }
+        numeric(&mut t, 3);
+        out.push_str(&format!(
+            "\nagents (top {} of {})\n{t}\n",
+            top.min(self.agents.len()),
+            self.agents.len()
+        ));
+        let mut c = Table::new();
+        c.load_style(UTF8_BORDERS_ONLY);
+        c.set_header([
+            "class",
+            "requests",
+            "bytes",
+            "verified",
+            "spoofed",
+            "unverified",
+            "would pay",
+        ]);
+        let mut classes: Vec<_> = self.classes.iter().collect();
+        classes.sort_by(|a, b| b.1.stats.requests.cmp(&a.1.stats.requests));
+        for (k, r) in classes {
+            c.add_row([
+                k.clone(),
+                r.stats.requests.to_string(),
+                r.stats.bytes.to_string(),
+                r.stats.verified.to_string(),
+                r.stats.spoofed.to_string(),
+                r.stats.unverified.to_string(),
+                r.stats.would_pay.clone().unwrap_or_default(),
+            ]);
+        }
+        numeric(&mut c, 1);
+        out.push_str(&format!("\nclasses\n{c}\n"));
+        let mut o = Table::new();
+        o.load_style(UTF8_BORDERS_ONLY);
+        o.set_header(["operator", "requests", "verified", "spoofed", "agents"]);
+        let mut ops: Vec<_> = self.operators.iter().filter(|(k, _)| *k != "-").collect();
+        ops.sort_by(|a, b| b.1.stats.requests.cmp(&a.1.stats.requests));
+        for (k, r) in ops.into_iter().take(top) {
+            let mut names = r
+                .agents
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if r.agents.len() > 4 {
+                names.push_str(&format!(", … ({} more)", r.agents.len() - 4));
+            }
+            o.add_row([
+                k.clone(),
+                r.stats.requests.to_string(),
+                r.stats.verified.to_string(),
+                r.stats.spoofed.to_string(),
+                names,
+            ]);
+        }
+        numeric(&mut o, 1);
+        out.push_str(&format!("\noperators\n{o}\n"));
+        if let Some(p) = &self.pricing {
+            out.push_str(&format!(
+                "\nat {} per request, the {} AI-class requests answered 2xx would have paid {}\n",
+                p.price, p.billable_requests, p.total
+            ));
+        }
+        out
+    }
+}
