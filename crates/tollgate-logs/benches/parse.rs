@@ -16,14 +16,22 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse_line");
     g.throughput(Throughput::Elements(1));
     g.bench_function("combined", |b| {
-        b.iter(|| LogFormat::Combined.parse_line(black_box(COMBINED)).map(|r| r.status))
+        b.iter(|| {
+            LogFormat::Combined
+                .parse_line(black_box(COMBINED))
+                .map(|r| r.status)
+        })
     });
     let nginx = LogFormat::Nginx(NginxFormat::compile("combined").expect("builtin format"));
     g.bench_function("nginx_combined", |b| {
         b.iter(|| nginx.parse_line(black_box(COMBINED)).map(|r| r.status))
     });
     g.bench_function("json_caddy", |b| {
-        b.iter(|| LogFormat::JsonLines.parse_line(black_box(JSON)).map(|r| r.status))
+        b.iter(|| {
+            LogFormat::JsonLines
+                .parse_line(black_box(JSON))
+                .map(|r| r.status)
+        })
     });
     g.finish();
 }

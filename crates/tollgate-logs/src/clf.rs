@@ -64,7 +64,10 @@ pub(crate) fn parse(line: &[u8], combined: bool) -> Result<LogRecord<'_>, ParseE
     let src = Src::new(line);
 
     // host
-    let c_end = memchr(b' ', line).ok_or(ParseError::new(n, "truncated line: expected ' ' after client address"))?;
+    let c_end = memchr(b' ', line).ok_or(ParseError::new(
+        n,
+        "truncated line: expected ' ' after client address",
+    ))?;
     if c_end == 0 {
         return Err(ParseError::new(0, "empty client address"));
     }
@@ -77,7 +80,12 @@ pub(crate) fn parse(line: &[u8], combined: bool) -> Result<LogRecord<'_>, ParseE
     let mid = &line[c_end + 1..lb];
     match mid {
         [ident @ .., b' '] if ident.len() >= 3 && memchr(b' ', &ident[1..]).is_some() => {}
-        [.., b' '] => return Err(ParseError::new(c_end + 1, "expected ident and authuser fields")),
+        [.., b' '] => {
+            return Err(ParseError::new(
+                c_end + 1,
+                "expected ident and authuser fields",
+            ))
+        }
         _ => return Err(ParseError::new(lb, "expected ' ' before '['")),
     }
 
@@ -85,7 +93,8 @@ pub(crate) fn parse(line: &[u8], combined: bool) -> Result<LogRecord<'_>, ParseE
     let rb = memchr(b']', &line[lb + 1..])
         .map(|i| lb + 1 + i)
         .ok_or(ParseError::new(n, "missing ']' after time"))?;
-    let time = parse_clf_time(&line[lb + 1..rb]).map_err(|(o, r)| ParseError::new(lb + 1 + o, r))?;
+    let time =
+        parse_clf_time(&line[lb + 1..rb]).map_err(|(o, r)| ParseError::new(lb + 1 + o, r))?;
 
     // "request"
     if line.get(rb + 1..rb + 3) != Some(b" \"") {
@@ -102,7 +111,10 @@ pub(crate) fn parse(line: &[u8], combined: bool) -> Result<LogRecord<'_>, ParseE
     let status = parse_status(&line[st_start..st_end])
         .ok_or(ParseError::new(st_start, "status is not a number"))?;
     if st_end == n {
-        return Err(ParseError::new(n, "truncated line: expected bytes after status"));
+        return Err(ParseError::new(
+            n,
+            "truncated line: expected bytes after status",
+        ));
     }
 
     // bytes

@@ -414,19 +414,28 @@ mod tests {
         let plain = dir.join("plain.log.gz"); // .gz extension, plain content
         std::fs::write(&plain, b"x").unwrap();
         let mut s = String::new();
-        open_input(plain.to_str().unwrap()).unwrap().read_to_string(&mut s).unwrap();
+        open_input(plain.to_str().unwrap())
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "x");
 
         let empty = dir.join("empty.log");
         std::fs::write(&empty, b"").unwrap();
         let mut s = String::new();
-        open_input(empty.to_str().unwrap()).unwrap().read_to_string(&mut s).unwrap();
+        open_input(empty.to_str().unwrap())
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "");
 
         let bad = dir.join("bad.log");
         std::fs::write(&bad, [0x1f, 0x8b, 0, 0]).unwrap();
         let mut s = Vec::new();
-        let err = open_input(bad.to_str().unwrap()).unwrap().read_to_end(&mut s).unwrap_err();
+        let err = open_input(bad.to_str().unwrap())
+            .unwrap()
+            .read_to_end(&mut s)
+            .unwrap_err();
         assert!(err.to_string().contains("bad.log"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

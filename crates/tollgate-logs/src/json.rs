@@ -340,7 +340,11 @@ fn strip_port(s: &str) -> &str {
         return s;
     }
     match s.split_once(':') {
-        Some((a, p)) if !p.contains(':') && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => a,
+        Some((a, p))
+            if !p.contains(':') && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) =>
+        {
+            a
+        }
         _ => s,
     }
 }
@@ -539,6 +543,10 @@ fn owned(c: Cow<'_, str>) -> Cow<'static, str> {
 }
 
 pub(crate) fn parse(line: &[u8]) -> Result<LogRecord<'_>, ParseError> {
+    parse_inner(line).map_err(|e| ParseError::new(e.offset.min(line.len()), e.reason))
+}
+
+fn parse_inner(line: &[u8]) -> Result<LogRecord<'_>, ParseError> {
     if let Ok(text) = std::str::from_utf8(line) {
         let (client, mut rec) = build(collect(text)?)?;
         rec.client = match client {
@@ -552,7 +560,8 @@ pub(crate) fn parse(line: &[u8]) -> Result<LogRecord<'_>, ParseError> {
     }
     // nginx `escape=json` passes bytes >= 0x80 through unchanged, so a line may hold invalid
     // UTF-8 (in a user agent, say). Keep the record: parse a lossy copy, own every field, and
-    // find the (ASCII) client address again in the original line.
+    // find the (ASCII) client address again in the original line. (Error offsets are then
+    // approximate: they count in the lossy copy.)
     let copy = String::from_utf8_lossy(line);
     let (client, rec) = build(collect(&copy)?)?;
     let client = match client {

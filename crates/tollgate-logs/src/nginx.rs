@@ -12,7 +12,8 @@ use crate::{parse_status, parse_u64, LogRecord, ParseError, Src};
 /// nginx's predefined `combined` format (also Apache's `combined` minus the ident field).
 const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
 /// The NCSA common format written with nginx variables.
-const COMMON: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent"#;
+const COMMON: &str =
+    r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent"#;
 
 /// An nginx `log_format` that cannot be compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -131,7 +132,10 @@ struct Spec {
 
 impl Spec {
     fn at(&self, i: usize) -> usize {
-        self.orig.get(i).copied().unwrap_or_else(|| self.orig.last().map_or(0, |&o| o + 1))
+        self.orig
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| self.orig.last().map_or(0, |&o| o + 1))
     }
 }
 
@@ -249,9 +253,15 @@ impl NginxFormat {
         let pre = preprocess(spec);
         let t = &pre.text;
         if t.is_empty() {
-            return Err(FormatError { offset: pre.at(0), reason: "empty log format" });
+            return Err(FormatError {
+                offset: pre.at(0),
+                reason: "empty log format",
+            });
         }
-        let err = |i: usize, reason| FormatError { offset: pre.at(i), reason };
+        let err = |i: usize, reason| FormatError {
+            offset: pre.at(i),
+            reason,
+        };
 
         // (literal | variable) tokens; each variable keeps its start for error messages.
         let mut raw: Vec<Result<Vec<u8>, (Var, usize)>> = Vec::new();
@@ -284,7 +294,10 @@ impl NginxFormat {
             if !lit.is_empty() {
                 raw.push(Ok(std::mem::take(&mut lit)));
             } else if matches!(raw.last(), Some(Err(_))) {
-                return Err(err(start, "two variables with no literal text between them"));
+                return Err(err(
+                    start,
+                    "two variables with no literal text between them",
+                ));
             }
             raw.push(Err((Var::from_name(name), start)));
             i = next;
@@ -327,7 +340,10 @@ impl NginxFormat {
             match seg {
                 Seg::Lit(l) => {
                     if !line[pos..].starts_with(l) {
-                        return Err(ParseError::new(pos, "line does not match the log_format text"));
+                        return Err(ParseError::new(
+                            pos,
+                            "line does not match the log_format text",
+                        ));
                     }
                     pos += l.len();
                 }
@@ -387,7 +403,8 @@ fn better<T>(cur: &Option<(u8, T, T)>, prio: u8) -> bool {
 impl State {
     fn set(&mut self, src: &Src<'_>, var: Var, a: usize, b: usize) -> Result<(), ParseError> {
         let v = &src.bytes[a..b];
-        let time = |r: Result<i64, (usize, &'static str)>| r.map_err(|(o, m)| ParseError::new(a + o, m));
+        let time =
+            |r: Result<i64, (usize, &'static str)>| r.map_err(|(o, m)| ParseError::new(a + o, m));
         match var {
             Var::RemoteAddr | Var::RealipRemoteAddr | Var::XForwardedFor => {
                 let prio = var as u8;
@@ -446,8 +463,11 @@ impl State {
 
     fn finish<'a>(self, src: &Src<'a>) -> LogRecord<'a> {
         let field = |r: Option<(usize, usize)>| r.map(|(a, b)| src.cow(a, b));
-        let (mut method, mut target, mut protocol) =
-            (field(self.method), field(self.request_uri), field(self.protocol));
+        let (mut method, mut target, mut protocol) = (
+            field(self.method),
+            field(self.request_uri),
+            field(self.protocol),
+        );
         if let Some((a, b)) = self.request {
             let (m, t, p) = split_request(src, a, b);
             let has_method = !m.is_empty();
@@ -484,8 +504,12 @@ impl State {
             protocol: protocol.unwrap_or(Cow::Borrowed("")),
             status: self.status,
             bytes: self.bytes.map_or(0, |(_, n)| n),
-            referer: self.referer.map_or(Cow::Borrowed(""), |(a, b)| src.cow_dash(a, b)),
-            user_agent: self.user_agent.map_or(Cow::Borrowed(""), |(a, b)| src.cow_dash(a, b)),
+            referer: self
+                .referer
+                .map_or(Cow::Borrowed(""), |(a, b)| src.cow_dash(a, b)),
+            user_agent: self
+                .user_agent
+                .map_or(Cow::Borrowed(""), |(a, b)| src.cow_dash(a, b)),
             host: self
                 .host
                 .filter(|&(_, a, b)| b > a && &src.bytes[a..b] != b"-")

@@ -191,7 +191,10 @@ mod tests {
     #[test]
     fn unescaping() {
         assert_eq!(unescape("plain"), "plain");
-        assert_eq!(unescape(r#"{\x22os\x22:\x22Android\x22}"#), r#"{"os":"Android"}"#);
+        assert_eq!(
+            unescape(r#"{\x22os\x22:\x22Android\x22}"#),
+            r#"{"os":"Android"}"#
+        );
         assert_eq!(unescape(r"\xC3\xA9"), "é");
         assert_eq!(unescape(r"\xFF"), "\u{fffd}");
         assert_eq!(unescape(r"a\q\x2"), r"a\q\x2");

@@ -47,18 +47,26 @@ fn combined_apache_reference_example() {
     let r = combined(line);
     assert_eq!(r.client, "127.0.0.1");
     assert_eq!(r.time, Some(971_211_336));
-    assert_eq!((&*r.method, &*r.target, &*r.protocol), ("GET", "/apache_pb.gif", "HTTP/1.0"));
+    assert_eq!(
+        (&*r.method, &*r.target, &*r.protocol),
+        ("GET", "/apache_pb.gif", "HTTP/1.0")
+    );
     assert_eq!((r.status, r.bytes), (200, 2326));
     assert_eq!(r.referer, "http://www.example.com/start.html");
     assert_eq!(r.user_agent, "Mozilla/4.08 [en] (Win98; I ;Nav)");
     // Common on the same text: stops after the size.
     let c = LogFormat::Common.parse_line(line.as_bytes()).unwrap();
-    assert_eq!((c.status, c.bytes, &*c.referer, &*c.user_agent), (200, 2326, "", ""));
+    assert_eq!(
+        (c.status, c.bytes, &*c.referer, &*c.user_agent),
+        (200, 2326, "", "")
+    );
 }
 
 #[test]
 fn dashes_map_to_empty_and_zero() {
-    let r = combined(r#"198.51.100.12 - - [29/Oct/2024:00:16:21 -0700] "GET / HTTP/1.0" 304 - "-" "-""#);
+    let r = combined(
+        r#"198.51.100.12 - - [29/Oct/2024:00:16:21 -0700] "GET / HTTP/1.0" 304 - "-" "-""#,
+    );
     assert_eq!((r.status, r.bytes), (304, 0));
     assert_eq!((&*r.referer, &*r.user_agent), ("", ""));
     let r = combined(r#"- - - [29/Oct/2024:00:16:21 -0700] "-" 408 0 "-" "-""#);
@@ -73,19 +81,30 @@ fn nginx_x22_escapes_are_kept_raw() {
     assert_eq!(r.method, "GET");
     assert_eq!(r.target, r"/<IMG%20SRC=\x22javascript:alert(1);\x22>.asp");
     assert_eq!(r.protocol, "HTTP/1.1");
-    assert_eq!(r.user_agent, r"Mozilla/5.0 OcIdWebView ({\x22os\x22:\x22Android\x22})");
-    assert_eq!(crate::unescape(&r.user_agent), r#"Mozilla/5.0 OcIdWebView ({"os":"Android"})"#);
+    assert_eq!(
+        r.user_agent,
+        r"Mozilla/5.0 OcIdWebView ({\x22os\x22:\x22Android\x22})"
+    );
+    assert_eq!(
+        crate::unescape(&r.user_agent),
+        r#"Mozilla/5.0 OcIdWebView ({"os":"Android"})"#
+    );
 }
 
 #[test]
 fn apache_backslash_quote_does_not_end_the_field() {
     let line = r#"203.0.113.9 - - [31/Jul/2025:17:41:44 -0400] "GET /awstatstotals.php?sort=\"].phpinfo().exit().%24a[\" HTTP/1.1" 404 496 "-" "Mozilla/4.0 (compatible; \"quoted\")""#;
     let r = combined(line);
-    assert_eq!(r.target, r#"/awstatstotals.php?sort=\"].phpinfo().exit().%24a[\""#);
+    assert_eq!(
+        r.target,
+        r#"/awstatstotals.php?sort=\"].phpinfo().exit().%24a[\""#
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.user_agent, r#"Mozilla/4.0 (compatible; \"quoted\")"#);
     // An escaped backslash right before the closing quote.
-    let r = combined(r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET /a\\ HTTP/1.1" 200 1 "-" "ua\\""#);
+    let r = combined(
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET /a\\ HTTP/1.1" 200 1 "-" "ua\\""#,
+    );
     assert_eq!(r.target, r"/a\\");
     assert_eq!(r.user_agent, r"ua\\");
 }
@@ -93,7 +112,9 @@ fn apache_backslash_quote_does_not_end_the_field() {
 #[test]
 fn unescaped_quotes_and_trailing_backslash_fall_back() {
     // A server that does not escape: the request contains a bare `"`.
-    let r = combined(r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET /a"b HTTP/1.1" 200 1 "-" "curl/8""#);
+    let r = combined(
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET /a"b HTTP/1.1" 200 1 "-" "curl/8""#,
+    );
     assert_eq!(r.target, r#"/a"b"#);
     assert_eq!(r.user_agent, "curl/8");
     // A literal trailing backslash that is not an escape.
@@ -107,32 +128,48 @@ fn garbage_request_lines_still_make_records() {
     let tls = r#"2001:db8:4000:690::ca - - [30/Jul/2025:16:45:22 -0400] "\x16\x03\x01\x02\x00\x01\x00\x01\xFC\x03\x03 \x22\xCC{W" 400 486 "-" "-""#;
     let r = combined(tls);
     assert_eq!(r.method, "");
-    assert_eq!(r.target, r"\x16\x03\x01\x02\x00\x01\x00\x01\xFC\x03\x03 \x22\xCC{W");
+    assert_eq!(
+        r.target,
+        r"\x16\x03\x01\x02\x00\x01\x00\x01\xFC\x03\x03 \x22\xCC{W"
+    );
     assert_eq!((r.status, r.bytes), (400, 486));
 
     let r = combined(r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET /" 200 5 "-" "-""#);
     assert_eq!((&*r.method, &*r.target, &*r.protocol), ("GET", "/", ""));
 
-    let r = combined(r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET /a b/c HTTP/1.1" 404 5 "-" "-""#);
-    assert_eq!((&*r.method, &*r.target, &*r.protocol), ("GET", "/a b/c", "HTTP/1.1"));
+    let r = combined(
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET /a b/c HTTP/1.1" 404 5 "-" "-""#,
+    );
+    assert_eq!(
+        (&*r.method, &*r.target, &*r.protocol),
+        ("GET", "/a b/c", "HTTP/1.1")
+    );
 
     let r = combined(r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "" 400 0 "-" "-""#);
     assert_eq!((&*r.method, &*r.target, &*r.protocol), ("", "", ""));
 
-    let r = combined(r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "MGLNDD_192.0.2.9_443" 400 0 "-" "-""#);
+    let r = combined(
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "MGLNDD_192.0.2.9_443" 400 0 "-" "-""#,
+    );
     assert_eq!((&*r.method, &*r.target), ("", "MGLNDD_192.0.2.9_443"));
 }
 
 #[test]
 fn extra_fields_and_odd_tokens() {
     // Fields after the user agent (request time, upstream, a quoted X-Forwarded-For) are ignored.
-    let r = combined(r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/2.0" 200 5 "-" "ua" "198.51.100.7" 0.003 rt=0.010"#);
+    let r = combined(
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/2.0" 200 5 "-" "ua" "198.51.100.7" 0.003 rt=0.010"#,
+    );
     assert_eq!((&*r.user_agent, r.status), ("ua", 200));
     // ident and authuser are arbitrary tokens; authuser may contain spaces.
-    let r = combined(r#"192.0.2.1 ident-x john doe [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 5 "-" "ua""#);
+    let r = combined(
+        r#"192.0.2.1 ident-x john doe [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+    );
     assert_eq!(r.client, "192.0.2.1");
     // A CRLF line ending is tolerated.
-    let r = combined("192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\r");
+    let r = combined(
+        "192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\r",
+    );
     assert_eq!(r.user_agent, "ua");
 }
 
@@ -146,7 +183,9 @@ fn non_utf8_bytes_are_lossy() {
     assert!(matches!(r.method, Cow::Borrowed("GET")));
     // but a client address must be text
     let e = LogFormat::Combined
-        .parse_line(b"192.0.2.\xff - - [01/Feb/2024:00:00:08 +0500] \"GET / HTTP/1.1\" 200 5 \"-\" \"-\"")
+        .parse_line(
+            b"192.0.2.\xff - - [01/Feb/2024:00:00:08 +0500] \"GET / HTTP/1.1\" 200 5 \"-\" \"-\"",
+        )
         .unwrap_err();
     assert_eq!(e.offset, 0);
 }
@@ -159,30 +198,69 @@ fn broken_lines_report_offsets() {
     //          0123456789012345678901234567890123456789012345678901234567890123456789012345
     assert!(c.parse_line(full.as_bytes()).is_ok());
     // truncated inside the user agent
-    assert_eq!(err(&c, &full[..full.len() - 1]), ParseError::new(full.len() - 1, "unterminated user agent"));
+    assert_eq!(
+        err(&c, &full[..full.len() - 1]),
+        ParseError::new(full.len() - 1, "unterminated user agent")
+    );
     // truncated after the size: no referer
     assert_eq!(err(&c, &full[..65]).offset, 65);
-    assert_eq!(err(&c, &full[..65]).reason, "truncated line: expected referer");
+    assert_eq!(
+        err(&c, &full[..65]).reason,
+        "truncated line: expected referer"
+    );
     // Common accepts that
     assert!(LogFormat::Common.parse_line(&full.as_bytes()[..65]).is_ok());
     // truncated inside the request
     assert_eq!(err(&c, &full[..50]).offset, 50);
     // missing bracket
-    assert_eq!(err(&c, "192.0.2.1 - - 01/Feb/2024:00:00:08 +0500 \"GET /\" 200 5").reason, "missing '[' before time");
-    assert_eq!(err(&c, "192.0.2.1 - - [01/Feb/2024:00:00:08 +0500 \"GET /\" 200 5").reason, "missing ']' after time");
+    assert_eq!(
+        err(
+            &c,
+            "192.0.2.1 - - 01/Feb/2024:00:00:08 +0500 \"GET /\" 200 5"
+        )
+        .reason,
+        "missing '[' before time"
+    );
+    assert_eq!(
+        err(
+            &c,
+            "192.0.2.1 - - [01/Feb/2024:00:00:08 +0500 \"GET /\" 200 5"
+        )
+        .reason,
+        "missing ']' after time"
+    );
     // non-numeric status
-    let e = err(&c, r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" abc 5 "-" "ua""#);
+    let e = err(
+        &c,
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" abc 5 "-" "ua""#,
+    );
     assert_eq!(e.offset, 59);
-    let e = err(&c, r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 2x0 5 "-" "ua""#);
+    let e = err(
+        &c,
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 2x0 5 "-" "ua""#,
+    );
     assert_eq!(e, ParseError::new(60, "status is not a number"));
     // non-numeric size
-    let e = err(&c, r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 x "-" "ua""#);
+    let e = err(
+        &c,
+        r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 x "-" "ua""#,
+    );
     assert_eq!(e, ParseError::new(64, "bytes is not a number or '-'"));
     // bad time: month name at offset 18
-    let e = err(&c, r#"192.0.2.1 - - [01/Fbr/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 5 "-" "ua""#);
+    let e = err(
+        &c,
+        r#"192.0.2.1 - - [01/Fbr/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+    );
     assert_eq!(e, ParseError::new(18, "unknown month name"));
     // missing ident/authuser
-    assert_eq!(err(&c, r#"192.0.2.1 [01/Feb/2024:00:00:08 +0500] "GET /" 200 5 "-" "-""#).offset, 10);
+    assert_eq!(
+        err(
+            &c,
+            r#"192.0.2.1 [01/Feb/2024:00:00:08 +0500] "GET /" 200 5 "-" "-""#
+        )
+        .offset,
+        10
+    );
     // empty and whitespace
     assert_eq!(err(&c, "").offset, 0);
     assert_eq!(err(&c, " x").offset, 0);
@@ -191,13 +269,26 @@ fn broken_lines_report_offsets() {
 
 #[test]
 fn detection() {
-    let comb: &[u8] = br#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 5 "-" "ua""#;
+    let comb: &[u8] =
+        br#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 5 "-" "ua""#;
     let comm: &[u8] = br#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 5"#;
     let json: &[u8] = br#"{"ts":1706727608.5,"status":200}"#;
-    assert!(matches!(detect_format(&[b"", comb, comb]), Some(LogFormat::Combined)));
-    assert!(matches!(detect_format(&[comm, comm]), Some(LogFormat::Common)));
-    assert!(matches!(detect_format(&[b"  ", json]), Some(LogFormat::JsonLines)));
-    assert!(matches!(detect_format(&[comb, b"junk", comb]), Some(LogFormat::Combined)));
+    assert!(matches!(
+        detect_format(&[b"", comb, comb]),
+        Some(LogFormat::Combined)
+    ));
+    assert!(matches!(
+        detect_format(&[comm, comm]),
+        Some(LogFormat::Common)
+    ));
+    assert!(matches!(
+        detect_format(&[b"  ", json]),
+        Some(LogFormat::JsonLines)
+    ));
+    assert!(matches!(
+        detect_format(&[comb, b"junk", comb]),
+        Some(LogFormat::Combined)
+    ));
     assert!(detect_format(&[b"junk", b"more junk"]).is_none());
     assert!(detect_format(&[]).is_none());
 }
@@ -225,7 +316,10 @@ fn caddy_json() {
     // Older Caddy: remote_addr with a port, no client_ip.
     let line = r#"{"ts":1706727608,"request":{"remote_addr":"[2001:db8::1]:443","method":"HEAD","uri":"/","headers":{}},"status":"301","size":0}"#;
     let r = LogFormat::JsonLines.parse_line(line.as_bytes()).unwrap();
-    assert_eq!((r.client, &*r.method, r.status, r.user_agent.as_ref()), ("2001:db8::1", "HEAD", 301, ""));
+    assert_eq!(
+        (r.client, &*r.method, r.status, r.user_agent.as_ref()),
+        ("2001:db8::1", "HEAD", 301, "")
+    );
 }
 
 #[test]
@@ -234,9 +328,15 @@ fn traefik_json() {
     let r = LogFormat::JsonLines.parse_line(line.as_bytes()).unwrap();
     assert_eq!(r.client, "198.51.100.4");
     assert_eq!(r.time, Some(T_2024_02_01));
-    assert_eq!((&*r.method, &*r.target, &*r.protocol), ("GET", "/wp-login.php?a=b", "HTTP/1.1"));
+    assert_eq!(
+        (&*r.method, &*r.target, &*r.protocol),
+        ("GET", "/wp-login.php?a=b", "HTTP/1.1")
+    );
     assert_eq!((r.status, r.bytes), (404, 1234));
-    assert_eq!((&*r.referer, &*r.user_agent), ("", "ClaudeBot/1.0; +claudebot@anthropic.com"));
+    assert_eq!(
+        (&*r.referer, &*r.user_agent),
+        ("", "ClaudeBot/1.0; +claudebot@anthropic.com")
+    );
     assert_eq!(r.host.as_deref(), Some("example.org"));
 }
 
@@ -249,7 +349,10 @@ fn nginx_escape_json() {
     let r = LogFormat::JsonLines.parse_line(line.as_bytes()).unwrap();
     assert_eq!(r.client, "192.0.2.44");
     assert_eq!(r.time, Some(T_2024_02_01));
-    assert_eq!((&*r.method, &*r.target, &*r.protocol), ("GET", r#"/search?q="x""#, "HTTP/1.1"));
+    assert_eq!(
+        (&*r.method, &*r.target, &*r.protocol),
+        ("GET", r#"/search?q="x""#, "HTTP/1.1")
+    );
     assert_eq!((r.status, r.bytes), (200, 512));
     assert_eq!(r.referer, "");
     assert_eq!(r.host.as_deref(), Some("example.net"));
@@ -257,16 +360,29 @@ fn nginx_escape_json() {
     // method + uri + args, time_local, msec, numbers unquoted, X-Forwarded-For only.
     let line = r#"{"http_x_forwarded_for":"203.0.113.7, 10.0.0.1","time_local":"01/Feb/2024:00:00:08 +0500","request_method":"POST","uri":"/api","args":"a=1","status":201,"bytes_sent":"900","body_bytes_sent":700}"#;
     let r = LogFormat::JsonLines.parse_line(line.as_bytes()).unwrap();
-    assert_eq!((r.client, &*r.method, &*r.target, r.status, r.bytes), ("203.0.113.7", "POST", "/api?a=1", 201, 700));
+    assert_eq!(
+        (r.client, &*r.method, &*r.target, r.status, r.bytes),
+        ("203.0.113.7", "POST", "/api?a=1", 201, 700)
+    );
     assert_eq!(r.time, Some(T_2024_02_01));
-    let r = LogFormat::JsonLines.parse_line(br#"{"msec":"1706727608.123","request":"-"}"#).unwrap();
-    assert_eq!((r.time, &*r.method, &*r.target, r.client), (Some(T_2024_02_01), "", "-", "-"));
+    let r = LogFormat::JsonLines
+        .parse_line(br#"{"msec":"1706727608.123","request":"-"}"#)
+        .unwrap();
+    assert_eq!(
+        (r.time, &*r.method, &*r.target, r.client),
+        (Some(T_2024_02_01), "", "-", "-")
+    );
 
     // Raw bytes >= 0x80 pass through nginx's JSON escaping: still a record.
     let r = LogFormat::JsonLines
-        .parse_line(b"{\"remote_addr\":\"192.0.2.44\",\"http_user_agent\":\"bad\xff\",\"status\":200}")
+        .parse_line(
+            b"{\"remote_addr\":\"192.0.2.44\",\"http_user_agent\":\"bad\xff\",\"status\":200}",
+        )
         .unwrap();
-    assert_eq!((r.client, &*r.user_agent, r.status), ("192.0.2.44", "bad\u{fffd}", 200));
+    assert_eq!(
+        (r.client, &*r.user_agent, r.status),
+        ("192.0.2.44", "bad\u{fffd}", 200)
+    );
 }
 
 #[test]
@@ -275,10 +391,19 @@ fn json_errors() {
     assert_eq!(err(&j, r#"{"status":200"#).reason, "truncated JSON");
     assert_eq!(err(&j, r#"{"status":200,}"#).offset, 14);
     assert_eq!(err(&j, "[1,2]").reason, "expected a JSON object");
-    assert_eq!(err(&j, r#"{"status":"OK"}"#).reason, "status is not a number");
-    assert_eq!(err(&j, r#"{"time_iso8601":"yesterday"}"#).reason, "invalid time");
+    assert_eq!(
+        err(&j, r#"{"status":"OK"}"#).reason,
+        "status is not a number"
+    );
+    assert_eq!(
+        err(&j, r#"{"time_iso8601":"yesterday"}"#).reason,
+        "invalid time"
+    );
     assert_eq!(err(&j, r#"{"a":1} {"#).reason, "invalid JSON");
-    assert_eq!(err(&j, r#"{"remote_addr":"1.2.3.\u0034"}"#).reason, "client address contains JSON escapes");
+    assert_eq!(
+        err(&j, r#"{"remote_addr":"1.2.3.\u0034"}"#).reason,
+        "client address contains JSON escapes"
+    );
     // a generic "time" key holding a duration is not a timestamp
     let r = j.parse_line(br#"{"time":"0.002","status":200}"#).unwrap();
     assert_eq!(r.time, None);
@@ -300,10 +425,16 @@ fn nginx_format_combined_matches_builtin() {
     let line = r#"192.0.2.1 - - [01/Feb/2024:00:00:08 +0500] "GET / HTTP/1.1" 200 172422"#;
     let r = common.parse_line(line.as_bytes()).unwrap();
     assert_eq!(r, LogFormat::Common.parse_line(line.as_bytes()).unwrap());
-    assert_eq!((r.status, r.bytes, r.user_agent.as_ref()), (200, 172_422, ""));
+    assert_eq!(
+        (r.status, r.bytes, r.user_agent.as_ref()),
+        (200, 172_422, "")
+    );
     // A trailing variable runs to the end of the line, so extra text makes `$body_bytes_sent`
     // non-numeric (LogFormat::Common is the lenient choice for such logs).
-    assert_eq!(common.parse_line(lines[0].as_bytes()).unwrap_err().offset, 86);
+    assert_eq!(
+        common.parse_line(lines[0].as_bytes()).unwrap_err().offset,
+        86
+    );
 }
 
 #[test]
@@ -329,21 +460,37 @@ fn nginx_custom_format() {
         }
     );
     // Literal mismatch reports where.
-    let e = f.parse_line(b"example.com 192.0.2.8 - alice 2024").unwrap_err();
+    let e = f
+        .parse_line(b"example.com 192.0.2.8 - alice 2024")
+        .unwrap_err();
     assert_eq!(e.offset, 24); // `$remote_user` starts there and its ` [` is missing
-    let e = f.parse_line(b"example.com 192.0.2.8 + alice [").unwrap_err();
+    let e = f
+        .parse_line(b"example.com 192.0.2.8 + alice [")
+        .unwrap_err();
     assert_eq!(e.offset, 12); // `$remote_addr` starts there and its ` - ` is missing
     let g = NginxFormat::compile("[$status]").unwrap();
     let e = g.parse_line(b"200]").unwrap_err();
-    assert_eq!(e, ParseError::new(0, "line does not match the log_format text"));
+    assert_eq!(
+        e,
+        ParseError::new(0, "line does not match the log_format text")
+    );
     // Non-numeric status.
     let bad = line.replace("200 42", "OK 42");
-    assert_eq!(f.parse_line(bad.as_bytes()).unwrap_err(), ParseError::new(80, "status is not a number"));
+    assert_eq!(
+        f.parse_line(bad.as_bytes()).unwrap_err(),
+        ParseError::new(80, "status is not a number")
+    );
 
     // uri + args, msec, X-Forwarded-For as the only client, trailing variable.
-    let f = NginxFormat::compile("$http_x_forwarded_for|$msec|$uri|$args|$status|$http_user_agent").unwrap();
-    let r = f.parse_line(b"203.0.113.7, 10.0.0.2|1706727608.001|/x|q=1|204|curl/8.5 (x)").unwrap();
-    assert_eq!((r.client, r.time, &*r.target, r.status), ("203.0.113.7", Some(T_2024_02_01), "/x?q=1", 204));
+    let f = NginxFormat::compile("$http_x_forwarded_for|$msec|$uri|$args|$status|$http_user_agent")
+        .unwrap();
+    let r = f
+        .parse_line(b"203.0.113.7, 10.0.0.2|1706727608.001|/x|q=1|204|curl/8.5 (x)")
+        .unwrap();
+    assert_eq!(
+        (r.client, r.time, &*r.target, r.status),
+        ("203.0.113.7", Some(T_2024_02_01), "/x?q=1", 204)
+    );
     assert_eq!(r.user_agent, "curl/8.5 (x)");
     let r = f.parse_line(b"-|1706727608.001|/x|-|204|-").unwrap();
     assert_eq!((r.client, &*r.target, &*r.user_agent), ("-", "/x", ""));

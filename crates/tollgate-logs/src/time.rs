@@ -268,25 +268,69 @@ mod tests {
     #[test]
     fn clf_reference_example() {
         // The example from the Apache mod_log_config documentation.
-        assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:36 -0700"), Ok(971_211_336));
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:13:55:36 -0700"),
+            Ok(971_211_336)
+        );
         assert_eq!(parse_clf_time(b"01/Jan/1970:00:00:00 +0000"), Ok(0));
-        assert_eq!(parse_clf_time(b"01/Feb/2024:00:00:08 +0500"), Ok(1_706_727_608));
-        assert_eq!(parse_clf_time(b"29/Feb/2024:23:59:59 +0000"), Ok(1_709_251_199));
-        assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:36.250 -0700"), Ok(971_211_336));
+        assert_eq!(
+            parse_clf_time(b"01/Feb/2024:00:00:08 +0500"),
+            Ok(1_706_727_608)
+        );
+        assert_eq!(
+            parse_clf_time(b"29/Feb/2024:23:59:59 +0000"),
+            Ok(1_709_251_199)
+        );
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:13:55:36.250 -0700"),
+            Ok(971_211_336)
+        );
     }
 
     #[test]
     fn clf_rejects_bad_fields() {
-        assert_eq!(parse_clf_time(b"10/Foo/2000:13:55:36 -0700").unwrap_err().0, 3);
-        assert_eq!(parse_clf_time(b"29/Feb/2023:00:00:00 +0000").unwrap_err().0, 0);
-        assert_eq!(parse_clf_time(b"00/Jan/2023:00:00:00 +0000").unwrap_err().0, 0);
-        assert_eq!(parse_clf_time(b"10/Oct/2000:24:55:36 -0700").unwrap_err().0, 12);
-        assert_eq!(parse_clf_time(b"10/Oct/2000:13:60:36 -0700").unwrap_err().0, 15);
-        assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:61 -0700").unwrap_err().0, 18);
-        assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:36 -07").unwrap_err().0, 24);
-        assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:36 *0700").unwrap_err().0, 21);
-        assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:36 -0700x").unwrap_err().0, 26);
-        assert_eq!(parse_clf_time(b"10/oct/2000:13:55:36 -0700").unwrap_err().0, 3);
+        assert_eq!(
+            parse_clf_time(b"10/Foo/2000:13:55:36 -0700").unwrap_err().0,
+            3
+        );
+        assert_eq!(
+            parse_clf_time(b"29/Feb/2023:00:00:00 +0000").unwrap_err().0,
+            0
+        );
+        assert_eq!(
+            parse_clf_time(b"00/Jan/2023:00:00:00 +0000").unwrap_err().0,
+            0
+        );
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:24:55:36 -0700").unwrap_err().0,
+            12
+        );
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:13:60:36 -0700").unwrap_err().0,
+            15
+        );
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:13:55:61 -0700").unwrap_err().0,
+            18
+        );
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:13:55:36 -07").unwrap_err().0,
+            24
+        );
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:13:55:36 *0700").unwrap_err().0,
+            21
+        );
+        assert_eq!(
+            parse_clf_time(b"10/Oct/2000:13:55:36 -0700x")
+                .unwrap_err()
+                .0,
+            26
+        );
+        assert_eq!(
+            parse_clf_time(b"10/oct/2000:13:55:36 -0700").unwrap_err().0,
+            3
+        );
         assert!(parse_clf_time(b"").is_err());
     }
 
@@ -294,7 +338,10 @@ mod tests {
     fn iso8601() {
         assert_eq!(parse_iso8601(b"2000-10-10T13:55:36-07:00"), Ok(971_211_336));
         assert_eq!(parse_iso8601(b"2000-10-10T20:55:36Z"), Ok(971_211_336));
-        assert_eq!(parse_iso8601(b"2000-10-10T20:55:36.123456789Z"), Ok(971_211_336));
+        assert_eq!(
+            parse_iso8601(b"2000-10-10T20:55:36.123456789Z"),
+            Ok(971_211_336)
+        );
         assert_eq!(parse_iso8601(b"2000-10-10 20:55:36"), Ok(971_211_336));
         assert_eq!(parse_iso8601(b"2000-10-11T01:55:36+0500"), Ok(971_211_336));
         assert_eq!(parse_iso8601(b"2000-13-10T20:55:36Z").unwrap_err().0, 5);
