@@ -1,0 +1,215 @@
+//! `tollgate scan` end to end on the bundled example log (examples/access.log, composed by hand
+//! for this purpose; see data/SOURCES.md).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn repo(p: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(p)
+}
+
+fn scan_json(args: &[&str]) -> Value {
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .arg("scan")
+        .args(["--format", "json"])
+        .args(args)
+        .env("TOLLGATE_DATA_DIR", "/nonexistent-tollgate-test-dir")
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout={} stderr={}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn row<'a>(report: &'a Value, agent: &str) -> &'a Value {
+    report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["agent"] == agent)
+        .unwrap_or_else(|| panic!("no row {agent}"))
+}
+
+#[test]
+fn example_log_counts_lines_and_reports_the_malformed_one_with_file_and_line() {
+    let log = repo("examples/access.log");
+    let r = scan_json(&[log.to_str().unwrap()]);
+    assert_eq!(r["lines"], 29);
+    assert_eq!(r["parsed"], 28);
+    assert_eq!(r["malformed"], 1);
+    assert_eq!(r["malformed_samples"][0]["line"], 28);
+    assert_eq!(r["files"][0]["format"], "combined");
+}
+
+#[test]
+fn gptbot_inside_openai_ranges_is_verified_and_outside_is_spoofed() {
+    let log = repo("examples/access.log");
+    let r = scan_json(&[log.to_str().unwrap()]);
+    let g = row(&r, "GPTBot");
+    assert_eq!(g["operator"], "OpenAI");
+    assert_eq!(g["class"], "ai-training");
+    assert_eq!(g["requests"], 5);
+    assert_eq!(g["bytes"], 310 + 10240 + 4096 + 10240 + 153);
+    assert_eq!(g["distinct_paths"], 4);
+    assert_eq!(g["verified"], 3);
+    assert_eq!(g["spoofed"], 2);
+    assert_eq!(g["unverified"], 0);
+    assert_eq!(g["first_seen"], "2026-11-01T09:00:00Z");
+    assert_eq!(g["last_seen"], "2026-11-01T09:10:01Z");
+    assert_eq!(g["status"]["200"], 4);
+    assert_eq!(g["status"]["404"], 1);
+    // No --robots: nothing counted as disallowed.
+    assert_eq!(g["robots_disallowed"], 0);
+}
+
+#[test]
+fn robots_and_price_are_applied_per_agent() {
+    let log = repo("examples/access.log");
+    let robots = repo("examples/robots.txt");
+    let r = scan_json(&[
+        "--robots",
+        robots.to_str().unwrap(),
+        "--price",
+        "USD 0.002",
+        log.to_str().unwrap(),
+    ]);
+    // GPTBot is disallowed everywhere but /robots.txt itself.
+    assert_eq!(row(&r, "GPTBot")["robots_disallowed"], 4);
+    assert_eq!(row(&r, "Bytespider")["robots_disallowed"], 3);
+    assert_eq!(row(&r, "CCBot")["robots_disallowed"], 1);
+    // The `*` group binds unknown bots; browsers are never counted.
+    assert_eq!(row(&r, "ExampleResearchBot")["robots_disallowed"], 1);
+    assert_eq!(row(&r, "(browsers)")["robots_disallowed"], 0);
+    assert_eq!(row(&r, "ClaudeBot")["robots_disallowed"], 0);
+    // 2xx AI-class requests: GPTBot 4, Bytespider 3, ClaudeBot 1, CCBot 1, ChatGPT-User 1.
+    assert_eq!(r["pricing"]["billable_requests"], 10);
+    assert_eq!(r["pricing"]["total"], "USD 0.02");
+    assert_eq!(r["classes"]["ai-training"]["would_pay"], "USD 0.018");
+    assert_eq!(r["classes"]["ai-training"]["requests"], 11);
+    assert_eq!(row(&r, "GPTBot")["would_pay"], "USD 0.008");
+    assert!(row(&r, "Googlebot").get("would_pay").is_none());
+}
+
+#[test]
+fn named_traps_come_out_right_in_a_scan() {
+    let log = repo("examples/access.log");
+    let r = scan_json(&[log.to_str().unwrap()]);
+    assert_eq!(row(&r, "git")["class"], "tool");
+    assert_eq!(row(&r, "facebookexternalhit")["class"], "preview");
+    assert_eq!(row(&r, "CCBot")["verified"], 1);
+    // The SLCC1 Internet Explorer line is a browser.
+    assert_eq!(row(&r, "(browsers)")["requests"], 5);
+    assert_eq!(row(&r, "(no user-agent)")["requests"], 2);
+    let u = row(&r, "ExampleResearchBot");
+    assert_eq!(u["class"], "unknown-bot");
+    assert_eq!(u["catalogued"], false);
+}
+
+#[test]
+fn classes_and_operators_roll_up_the_agent_rows() {
+    let log = repo("examples/access.log");
+    let r = scan_json(&[log.to_str().unwrap()]);
+    assert_eq!(
+        r["classes"]["ai-training"]["agents"],
+        serde_json::json!(["GPTBot", "Bytespider", "ClaudeBot", "CCBot"])
+    );
+    assert_eq!(r["operators"]["OpenAI"]["requests"], 6);
+    assert_eq!(r["operators"]["OpenAI"]["verified"], 4);
+    assert_eq!(r["operators"]["OpenAI"]["spoofed"], 2);
+    let total: u64 = r["classes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 28);
+}
+
+#[test]
+fn gzip_and_stdin_inputs_give_the_same_report_as_plain() {
+    let log = repo("examples/access.log");
+    let plain = scan_json(&[log.to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("access.log.gz");
+    let data = std::fs::read(&log).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&data).unwrap();
+    enc.finish().unwrap();
+    let zipped = scan_json(&[gz.to_str().unwrap()]);
+    assert_eq!(plain["agents"], zipped["agents"]);
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .args(["scan", "--format", "json", "-"])
+        .write_stdin(data)
+        .output()
+        .unwrap();
+    let stdin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plain["agents"], stdin["agents"]);
+}
+
+#[test]
+fn unreadable_input_is_reported_and_the_rest_still_counted() {
+    let log = repo("examples/access.log");
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .args([
+            "scan",
+            "--format",
+            "json",
+            "/nonexistent/access.log",
+            log.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/access.log"), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["parsed"], 28);
+}
+
+#[test]
+fn bad_price_is_rejected_with_the_reason() {
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .args(["scan", "--price", "0.002", "x.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("expected a price like `USD 0.002`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn csv_has_one_line_per_row_plus_header() {
+    let log = repo("examples/access.log");
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .args(["scan", "--format", "csv", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 14);
+    let gpt = rows.iter().find(|r| &r[0] == "GPTBot").unwrap();
+    assert_eq!(&gpt[2], "ai-training");
+    assert_eq!(&gpt[4], "5");
+    assert_eq!(&gpt[13], "200:4 404:1");
+}
