@@ -1,22 +1,6 @@
 //! JSON-lines access logs: one object per line, keys looked up by alias.
 //!
-//! Recognised keys (first listed wins when several are present):
-//!
-//! | field | keys |
-//! |---|---|
-//! | client | Caddy `request.client_ip`, `client_ip`, `request.remote_ip`, `request.remote_addr`; Traefik `ClientHost`, `ClientAddr`; nginx `remote_addr`, `realip_remote_addr`, then `http_x_forwarded_for` (first entry); `remote_ip`, `ip` |
-//! | time | Caddy `ts` (float seconds); Traefik `StartUTC`, `StartLocal`; nginx `time_iso8601`, `time_local`, `msec`; `timestamp`, `@timestamp`, `time` |
-//! | method | `request.method`, `RequestMethod`, `request_method`, `method`, else from `request` |
-//! | target | `request.uri`, `RequestPath`, `request_uri`, else from `request`, else `uri` + `?args` / `query_string`, else `path` |
-//! | protocol | `request.proto`, `RequestProtocol`, `server_protocol`, `protocol`, else from `request` |
-//! | status | `status`, `DownstreamStatus`, `status_code`, `OriginStatus` |
-//! | bytes | `size`, `DownstreamContentSize`, `body_bytes_sent`, `bytes`, `bytes_sent`, `OriginContentSize` |
-//! | referer | `request.headers.Referer[0]`, `request_Referer`, `http_referer`, `referer`, `referrer` |
-//! | user agent | `request.headers.User-Agent[0]`, `request_User-Agent`, `http_user_agent`, `user_agent` |
-//! | host | `request.host`, `RequestHost`, `host`, `http_host`, `server_name` |
-//!
-//! Numbers may be JSON numbers or strings (nginx writes `"status":"200"` when quoted in the
-//! `log_format`). A client written as `ip:port` or `[v6]:port` is cut to the address.
+//! See [`crate::LogFormat::JsonLines`] for the keys recognised.
 
 use std::borrow::Cow;
 use std::fmt;

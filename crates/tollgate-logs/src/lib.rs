@@ -115,7 +115,29 @@ pub enum LogFormat {
     /// NCSA Common Log Format: `host ident authuser [time] "request" status bytes`. Anything
     /// after the bytes field (separated by a space) is ignored, so combined lines parse too.
     Common,
-    /// One JSON object per line (Caddy, Traefik, nginx `escape=json`); keys looked up by alias.
+    /// One JSON object per line: Caddy's access log, Traefik's JSON access log, and nginx
+    /// `log_format … escape=json` logs keyed by variable names. Other keys are ignored.
+    ///
+    /// Recognised keys (first listed wins when several are present):
+    ///
+    /// | field | keys |
+    /// |---|---|
+    /// | client | Caddy `request.client_ip`, `client_ip`, `request.remote_ip`, `request.remote_addr`; Traefik `ClientHost`, `ClientAddr`; nginx `remote_addr`, `realip_remote_addr`, then `http_x_forwarded_for` (first entry); `remote_ip`, `ip` |
+    /// | time | Caddy `ts` (float seconds); Traefik `StartUTC`, `StartLocal`; nginx `time_iso8601`, `time_local`, `msec`; `timestamp`, `@timestamp`, `time` (the last three only when date-shaped) |
+    /// | method | `request.method`, `RequestMethod`, `request_method`, `method`, else from `request` |
+    /// | target | `request.uri`, `RequestPath`, `request_uri`, `path`, else from `request`, else `uri` + `?args` / `query_string` |
+    /// | protocol | `request.proto`, `RequestProtocol`, `server_protocol`, `protocol`, else from `request` |
+    /// | status | `status`, `DownstreamStatus`, `status_code`, `OriginStatus` |
+    /// | bytes | `size`, `DownstreamContentSize`, `body_bytes_sent`, `bytes`, `bytes_sent`, `OriginContentSize` |
+    /// | referer | `request.headers.Referer[0]`, `request_Referer`, `http_referer`, `referer`, `referrer` |
+    /// | user agent | `request.headers.User-Agent[0]`, `request_User-Agent`, `http_user_agent`, `user_agent` |
+    /// | host | `request.host`, `RequestHost`, `host`, `http_host`, `server_name` |
+    ///
+    /// Numbers may be JSON numbers or strings (nginx writes `"status":"200"` when quoted in the
+    /// `log_format`). A client written as `ip:port` or `[v6]:port` is cut to the address.
+    ///
+    /// Lines with invalid UTF-8 (nginx passes bytes >= 0x80 through `escape=json`) are parsed
+    /// from a lossy copy, so their text fields are owned.
     JsonLines,
     /// A compiled nginx `log_format`.
     Nginx(NginxFormat),
@@ -127,7 +149,9 @@ impl LogFormat {
     /// # Errors
     /// [`ParseError`] with the byte offset in `line` where the structure broke: truncated lines,
     /// missing brackets or quotes, a non-numeric status or size, an invalid time, JSON that is
-    /// not an object, or a client address that is not UTF-8.
+    /// not an object, or a client address that is not UTF-8. For JSON lines, syntax errors carry
+    /// serde_json's position; errors in values (a non-numeric status, an invalid time) have
+    /// offset 0.
     pub fn parse_line<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, ParseError> {
         let line = match line {
             [rest @ .., b'\r'] => rest,

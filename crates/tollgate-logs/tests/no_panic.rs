@@ -1,5 +1,7 @@
 //! Property tests: no input bytes make a parser panic, and chunking preserves the input.
 
+#![allow(clippy::unwrap_used)] // test code (helpers and proptest! bodies are not #[test] fns)
+
 use proptest::prelude::*;
 use tollgate_logs::{detect_format, ChunkReader, LogFormat, NginxFormat};
 
