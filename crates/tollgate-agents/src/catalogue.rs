@@ -1,4 +1,6 @@
-//! The agent catalogue: `data/agents.toml` parsed and validated.
+//! The agent catalogue: `data/agents.toml` (AI agents) and `data/agents-web.toml` (everything
+//! else: search engines, link previews, feed readers, archivers, monitors, SEO crawlers, tools),
+//! parsed and validated as one catalogue.
 //!
 //! One `[[agent]]` table per agent. The file format is documented at the top of
 //! `data/agents.toml`; every field is described on [`Agent`] and [`UaPattern`].
@@ -13,6 +15,9 @@ use crate::class::Class;
 
 /// The catalogue shipped with tollgate (`data/agents.toml`), embedded at build time.
 pub const EMBEDDED_CATALOGUE: &str = include_str!("../../../data/agents.toml");
+
+/// The non-AI part of the shipped catalogue (`data/agents-web.toml`), embedded at build time.
+pub const EMBEDDED_WEB_CATALOGUE: &str = include_str!("../../../data/agents-web.toml");
 
 /// Index of an agent in [`Catalogue::agents`]. Stable for the life of one loaded catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,6 +140,8 @@ pub struct Agent {
     pub verify: VerifySources,
     /// Provenance when imported from ai.robots.txt.
     pub upstream: Option<Upstream>,
+    /// The catalogue file it comes from (as named to [`Catalogue::parse_many`]), for messages.
+    pub file: String,
     /// 1-based line of the `name =` key in the catalogue file, for messages.
     pub line: usize,
 }
@@ -221,120 +228,30 @@ impl Catalogue {
     /// The embedded catalogue. It is validated by the test suite, so this cannot fail at run time
     /// unless the binary was built from a broken tree; the error is still returned, not unwrapped.
     pub fn embedded() -> Result<Catalogue, CatalogueError> {
-        Catalogue::parse("data/agents.toml", EMBEDDED_CATALOGUE)
+        Catalogue::parse_many(&[
+            ("data/agents.toml", EMBEDDED_CATALOGUE),
+            ("data/agents-web.toml", EMBEDDED_WEB_CATALOGUE),
+        ])
     }
 
-    /// Parses and validates catalogue TOML. `file` is only used in error messages.
+    /// Parses and validates one catalogue file. `file` is only used in messages.
     ///
     /// Errors: TOML syntax, unknown fields, unknown class, duplicate agent names, an agent
     /// without patterns that is not `robots_only` (or one with patterns that is), empty or
     /// duplicate patterns — each with the line it is on.
     pub fn parse(file: &str, src: &str) -> Result<Catalogue, CatalogueError> {
-        let err = |offset: usize, message: String| CatalogueError {
-            file: file.to_string(),
-            line: line_of(src, offset),
-            message,
-        };
-        let doc: FileDoc = toml::from_str(src).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            err(offset, e.message().to_string())
-        })?;
-        let mut agents = Vec::with_capacity(doc.agents.len());
+        Catalogue::parse_many(&[(file, src)])
+    }
+
+    /// Parses several catalogue files, `(file name, TOML source)`, as one catalogue: agents in
+    /// the order given, names and patterns unique across all files, errors naming the file and
+    /// line they are on.
+    pub fn parse_many(files: &[(&str, &str)]) -> Result<Catalogue, CatalogueError> {
+        let mut agents = Vec::new();
         let mut by_name = HashMap::new();
         let mut seen_patterns: HashMap<(String, bool), String> = HashMap::new();
-        for spanned in doc.agents {
-            let at = spanned.span().start;
-            let a = spanned.into_inner();
-            let name_at = a.name.span().start;
-            let name = a.name.into_inner();
-            if name.trim().is_empty() {
-                return Err(err(name_at, "agent name is empty".into()));
-            }
-            if agents.len() >= u16::MAX as usize {
-                return Err(err(at, "too many agents (at most 65535)".into()));
-            }
-            let id = AgentId(agents.len() as u16);
-            if by_name.insert(name.clone(), id).is_some() {
-                return Err(err(name_at, format!("duplicate agent name `{name}`")));
-            }
-            let pattern_docs = match (a.ua, a.robots_only) {
-                (Some(p), _) => p,
-                (None, true) => Vec::new(),
-                (None, false) => a.tokens.iter().cloned().map(PatternDoc::Text).collect(),
-            };
-            let patterns: Vec<UaPattern> = pattern_docs
-                .into_iter()
-                .map(|p| match p {
-                    PatternDoc::Text(text) => UaPattern {
-                        text,
-                        case: a.case,
-                        boundary: a.boundary,
-                        position: a.position,
-                    },
-                    PatternDoc::Full {
-                        text,
-                        case,
-                        boundary,
-                        position,
-                    } => UaPattern {
-                        text,
-                        case: case.unwrap_or(a.case),
-                        boundary: boundary.unwrap_or(a.boundary),
-                        position: position.unwrap_or(a.position),
-                    },
-                })
-                .collect();
-            if a.robots_only && !patterns.is_empty() {
-                return Err(err(
-                    name_at,
-                    format!("agent `{name}` is robots_only but has User-Agent patterns"),
-                ));
-            }
-            if !a.robots_only && patterns.is_empty() {
-                return Err(err(
-                    name_at,
-                    format!("agent `{name}` has no User-Agent pattern (add `ua` or set robots_only = true)"),
-                ));
-            }
-            for p in &patterns {
-                if p.text.trim().is_empty() {
-                    return Err(err(name_at, format!("agent `{name}` has an empty pattern")));
-                }
-                let key = (
-                    if p.case == CaseRule::Insensitive {
-                        p.text.to_ascii_lowercase()
-                    } else {
-                        p.text.clone()
-                    },
-                    p.position == Position::First,
-                );
-                if let Some(other) = seen_patterns.insert(key, name.clone()) {
-                    return Err(err(
-                        name_at,
-                        format!(
-                            "pattern `{}` of agent `{name}` is already a pattern of `{other}`",
-                            p.text
-                        ),
-                    ));
-                }
-            }
-            agents.push(Agent {
-                name,
-                operator: a.operator,
-                class: a.class,
-                product_tokens: a.tokens,
-                robots_only: a.robots_only,
-                patterns,
-                priority: a.priority,
-                url: a.url,
-                verify: VerifySources {
-                    ip_ranges: a.ip_ranges,
-                    fcrdns: a.fcrdns,
-                    web_bot_auth: a.web_bot_auth,
-                },
-                upstream: a.ai_robots_txt,
-                line: line_of(src, name_at),
-            });
+        for &(file, src) in files {
+            parse_file(file, src, &mut agents, &mut by_name, &mut seen_patterns)?;
         }
         Ok(Catalogue { agents, by_name })
     }
@@ -364,6 +281,122 @@ impl Catalogue {
                 .then_some(AgentId(i as u16))
         })
     }
+}
+
+/// Parses one catalogue file, appending to the agents and indexes of the files before it.
+fn parse_file(
+    file: &str,
+    src: &str,
+    agents: &mut Vec<Agent>,
+    by_name: &mut HashMap<String, AgentId>,
+    seen_patterns: &mut HashMap<(String, bool), String>,
+) -> Result<(), CatalogueError> {
+    let err = |offset: usize, message: String| CatalogueError {
+        file: file.to_string(),
+        line: line_of(src, offset),
+        message,
+    };
+    let doc: FileDoc = toml::from_str(src).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        err(offset, e.message().to_string())
+    })?;
+    agents.reserve(doc.agents.len());
+    for spanned in doc.agents {
+        let at = spanned.span().start;
+        let a = spanned.into_inner();
+        let name_at = a.name.span().start;
+        let name = a.name.into_inner();
+        if name.trim().is_empty() {
+            return Err(err(name_at, "agent name is empty".into()));
+        }
+        if agents.len() >= u16::MAX as usize {
+            return Err(err(at, "too many agents (at most 65535)".into()));
+        }
+        let id = AgentId(agents.len() as u16);
+        if by_name.insert(name.clone(), id).is_some() {
+            return Err(err(name_at, format!("duplicate agent name `{name}`")));
+        }
+        let pattern_docs = match (a.ua, a.robots_only) {
+            (Some(p), _) => p,
+            (None, true) => Vec::new(),
+            (None, false) => a.tokens.iter().cloned().map(PatternDoc::Text).collect(),
+        };
+        let patterns: Vec<UaPattern> = pattern_docs
+            .into_iter()
+            .map(|p| match p {
+                PatternDoc::Text(text) => UaPattern {
+                    text,
+                    case: a.case,
+                    boundary: a.boundary,
+                    position: a.position,
+                },
+                PatternDoc::Full {
+                    text,
+                    case,
+                    boundary,
+                    position,
+                } => UaPattern {
+                    text,
+                    case: case.unwrap_or(a.case),
+                    boundary: boundary.unwrap_or(a.boundary),
+                    position: position.unwrap_or(a.position),
+                },
+            })
+            .collect();
+        if a.robots_only && !patterns.is_empty() {
+            return Err(err(
+                name_at,
+                format!("agent `{name}` is robots_only but has User-Agent patterns"),
+            ));
+        }
+        if !a.robots_only && patterns.is_empty() {
+            return Err(err(
+                name_at,
+                format!("agent `{name}` has no User-Agent pattern (add `ua` or set robots_only = true)"),
+            ));
+        }
+        for p in &patterns {
+            if p.text.trim().is_empty() {
+                return Err(err(name_at, format!("agent `{name}` has an empty pattern")));
+            }
+            let key = (
+                if p.case == CaseRule::Insensitive {
+                    p.text.to_ascii_lowercase()
+                } else {
+                    p.text.clone()
+                },
+                p.position == Position::First,
+            );
+            if let Some(other) = seen_patterns.insert(key, name.clone()) {
+                return Err(err(
+                    name_at,
+                    format!(
+                        "pattern `{}` of agent `{name}` is already a pattern of `{other}`",
+                        p.text
+                    ),
+                ));
+            }
+        }
+        agents.push(Agent {
+            name,
+            operator: a.operator,
+            class: a.class,
+            product_tokens: a.tokens,
+            robots_only: a.robots_only,
+            patterns,
+            priority: a.priority,
+            url: a.url,
+            verify: VerifySources {
+                ip_ranges: a.ip_ranges,
+                fcrdns: a.fcrdns,
+                web_bot_auth: a.web_bot_auth,
+            },
+            upstream: a.ai_robots_txt,
+            file: file.to_string(),
+            line: line_of(src, name_at),
+        });
+    }
+    Ok(())
 }
 
 impl fmt::Display for AgentId {
@@ -415,6 +448,28 @@ mod tests {
             e.to_string(),
             "x.toml:7: pattern `FOO` of agent `B` is already a pattern of `A`"
         );
+    }
+
+    #[test]
+    fn parse_many_checks_names_and_patterns_across_files_and_names_the_file() {
+        let a = "[[agent]]\nname = \"A\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"foo\"]\n";
+        let b = "# other file\n[[agent]]\nname = \"B\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"bar\"]\n";
+        let c = Catalogue::parse_many(&[("a.toml", a), ("b.toml", b)]).unwrap();
+        assert_eq!(c.agents().len(), 2);
+        let b_agent = c.agent(c.by_name("B").unwrap());
+        assert_eq!((b_agent.file.as_str(), b_agent.line), ("b.toml", 3));
+        let dup_name = "[[agent]]\nname = \"A\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"baz\"]\n";
+        let e = Catalogue::parse_many(&[("a.toml", a), ("b.toml", dup_name)]).unwrap_err();
+        assert_eq!(e.to_string(), "b.toml:2: duplicate agent name `A`");
+        let dup_pattern = "[[agent]]\nname = \"C\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"FOO\"]\n";
+        let e = Catalogue::parse_many(&[("a.toml", a), ("b.toml", dup_pattern)]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "b.toml:2: pattern `FOO` of agent `C` is already a pattern of `A`"
+        );
+        let broken = "[[agent]]\nname = \"D\"\noperator = \"o\"\nclass = \"robot\"\n";
+        let e = Catalogue::parse_many(&[("a.toml", a), ("b.toml", broken)]).unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("b.toml", 4), "{e}");
     }
 
     #[test]

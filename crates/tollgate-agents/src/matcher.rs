@@ -3,7 +3,8 @@
 //! All catalogue patterns and the generic bot markers are compiled into one Aho-Corasick
 //! automaton (ASCII case-insensitive), so one pass over the header finds every candidate. Each
 //! candidate is then checked against its own rules (case, word boundary, position) and the best
-//! surviving catalogue match wins: highest `priority`, then longest pattern, then leftmost.
+//! surviving catalogue match wins: highest `priority`, then longest pattern, then leftmost. A
+//! catalogue match right after `like ` is ignored (`… like FeedFetcher-Google` is not Feedfetcher).
 //! Without a catalogue match, a surviving generic marker (`bot`, `crawler`, `+http…`) makes the
 //! client an `unknown-bot`; otherwise it is a `browser` (any human-operated client).
 
@@ -40,60 +41,114 @@ impl UaMatch {
 struct Marker {
     text: &'static str,
     boundary: Boundary,
+    /// Extra condition on the text around the match.
+    rule: MarkerRule,
     /// Words in which the marker occurs without meaning "bot" (device names, browser names).
     /// Compared ASCII case-insensitively with the whole alphanumeric word around the match.
     except_words: &'static [&'static str],
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MarkerRule {
+    /// Nothing beyond the boundary.
+    Plain,
+    /// The marker ends a word (`Googlebot`, `MJ12bot/`, `bots`), so it is a name's suffix and not
+    /// a syllable (`Caboto`, `bottom`, `fuboTV`): no letter may follow, except a plural `s` that
+    /// itself ends the word.
+    WordEnd,
+    /// An e-mail address: `@` between a local part and a dotted host name (`bots@awario.com`),
+    /// not an app's `android@111.0` version tag or an `en_US@calendar=…` locale.
+    Email,
+}
+
+use MarkerRule::{Email, Plain, WordEnd};
+
 /// Generic bot markers. A marker with `Boundary::None` matches inside words (`Bytespider` →
 /// `spider`); the `except_words` keep phones and browsers that happen to contain one out.
 const MARKERS: &[Marker] = &[
-    Marker { text: "bot", boundary: Boundary::None, except_words: &["cubot", "abot", "robotics", "bottle", "bottom", "bottega", "botswana", "bothell", "mbot", "irbot", "ybot"] },
-    Marker { text: "crawl", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "spider", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "scrape", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "scraping", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "slurp", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "fetcher", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "archiver", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "indexer", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "preview", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "monitor", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "checker", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "scanner", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "headless", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "+http", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "http://", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "https://", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "www.", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "@", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "python", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "java/", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "libwww", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "httpclient", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "http-client", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "http_client", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "http client", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "urllib", boundary: Boundary::None, except_words: &[] },
-    Marker { text: "wget", boundary: Boundary::Word, except_words: &[] },
-    Marker { text: "curl", boundary: Boundary::Word, except_words: &[] },
-    Marker { text: "zgrab", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "masscan", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "nmap", boundary: Boundary::Word, except_words: &[] },
-    Marker { text: "probe", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "validator", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "synthetic", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "uptime", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "feed", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "rss", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "agent", boundary: Boundary::Start, except_words: &["agentweb"] },
-    Marker { text: "analyzer", boundary: Boundary::Start, except_words: &[] },
-    Marker { text: "lighthouse", boundary: Boundary::Word, except_words: &[] },
-    Marker { text: "phantomjs", boundary: Boundary::Word, except_words: &[] },
-    Marker { text: "selenium", boundary: Boundary::Word, except_words: &[] },
-    Marker { text: "puppeteer", boundary: Boundary::Word, except_words: &[] },
-    Marker { text: "playwright", boundary: Boundary::Word, except_words: &[] },
+    Marker { text: "bot", boundary: Boundary::None, rule: WordEnd, except_words: &["cubot", "abot", "mbot", "irbot", "ybot"] },
+    Marker { text: "crawl", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "spider", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "scrape", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "scraping", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "slurp", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "fetcher", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "archiver", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "indexer", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "preview", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "monitor", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "checker", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    // CamScanner is a document-scanning app with an in-app browser.
+    Marker { text: "scanner", boundary: Boundary::None, rule: Plain, except_words: &["camscanner"] },
+    Marker { text: "headless", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "+http", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "http://", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "https://", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "www.", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "@", boundary: Boundary::None, rule: Email, except_words: &[] },
+    Marker { text: "python", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "java/", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "httpclient", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "http-client", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "http_client", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "http client", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "urllib", boundary: Boundary::None, rule: Plain, except_words: &[] },
+    Marker { text: "wget", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker { text: "curl", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker { text: "zgrab", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "masscan", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "nmap", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker { text: "probe", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "validator", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "synthetic", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "uptime", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "feed", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "rss", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "agent", boundary: Boundary::Start, rule: Plain, except_words: &["agentweb"] },
+    Marker { text: "analyzer", boundary: Boundary::Start, rule: Plain, except_words: &[] },
+    Marker { text: "lighthouse", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker { text: "phantomjs", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker { text: "selenium", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker { text: "puppeteer", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker { text: "playwright", boundary: Boundary::Word, rule: Plain, except_words: &[] },
 ];
+
+impl MarkerRule {
+    fn holds(self, ua: &[u8], start: usize, end: usize) -> bool {
+        match self {
+            Plain => true,
+            WordEnd => match ua.get(end) {
+                Some(b) if b.is_ascii_alphabetic() => {
+                    b.eq_ignore_ascii_case(&b's')
+                        && !ua.get(end + 1).is_some_and(|c| c.is_ascii_alphanumeric())
+                }
+                _ => true,
+            },
+            Email => looks_like_email(ua, start, end),
+        }
+    }
+}
+
+/// `local@host.tld`: a word character before the `@`, then a host label starting with a letter
+/// and, further on, a dot followed by a letter.
+fn looks_like_email(ua: &[u8], at: usize, after: usize) -> bool {
+    let local_ok = at > 0 && (ua[at - 1].is_ascii_alphanumeric() || b"._-+".contains(&ua[at - 1]));
+    if !local_ok || !ua.get(after).is_some_and(|b| b.is_ascii_alphabetic()) {
+        return false;
+    }
+    let host_len = ua[after..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'.')
+        .count();
+    let host = &ua[after..after + host_len];
+    host.windows(2).any(|w| w[0] == b'.' && w[1].is_ascii_alphabetic())
+}
+
+/// True when the match at `start` follows `like ` (`like Gecko`, `like FeedFetcher-Google`,
+/// `like Googlebot`): a client naming what it imitates is not that client.
+fn after_like(ua: &[u8], start: usize) -> bool {
+    start >= 5 && ua[start - 5..start].eq_ignore_ascii_case(b"like ")
+}
 
 #[derive(Clone, Copy)]
 enum Owner {
@@ -213,6 +268,7 @@ impl UaMatcher {
                 continue;
             }
             match info.owner {
+                Owner::Agent { .. } if after_like(ua, start) => {}
                 Owner::Agent { id, priority } => {
                     let len = end - start;
                     let better = match best {
@@ -229,10 +285,11 @@ impl UaMatcher {
                     if marker.is_none() {
                         let mk = &MARKERS[i as usize];
                         let word = word_around(ua, start, end);
-                        if !mk
-                            .except_words
-                            .iter()
-                            .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
+                        if mk.rule.holds(ua, start, end)
+                            && !mk
+                                .except_words
+                                .iter()
+                                .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
                         {
                             marker = Some(mk.text);
                         }

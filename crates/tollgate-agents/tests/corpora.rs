@@ -1,7 +1,7 @@
 //! Classification of real User-Agent corpora (copied from ../shared/data/agents; provenance and
 //! licences in data/SOURCES.md). Each test prints every miss so a failure says what to fix.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 use tollgate_agents::{Catalogue, Class, UaMatch, UaMatcher};
@@ -47,6 +47,17 @@ struct MatomoBot {
 #[derive(Deserialize)]
 struct MatomoClient {
     name: String,
+    /// `browser`, `mobile app`, `library`, `feed reader`, …
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// matomo's fixtures of browser *devices* also hold a few clients that matomo itself types as
+/// `library` (`Wget/1.11.4 Red Hat modified`): those are tools, not browsers.
+fn is_matomo_library(case: &MatomoCase) -> bool {
+    case.client
+        .as_ref()
+        .is_some_and(|c| c.kind.as_deref() == Some("library"))
 }
 
 fn matomo(name: &str) -> Vec<MatomoCase> {
@@ -55,6 +66,56 @@ fn matomo(name: &str) -> Vec<MatomoCase> {
 
 fn is_isbot_exempt_group(group: &str) -> bool {
     group.starts_with("ZZZ Insignificat bots") || group.starts_with("ZZZ Miscellaneous")
+}
+
+/// The browser corpora (matomo desktop + smartphone, isbot browsers outside the exempt groups).
+fn browser_uas() -> HashSet<String> {
+    let mut all: HashSet<String> = isbot("isbot-browsers.yml")
+        .into_iter()
+        .filter(|(group, _)| !is_isbot_exempt_group(group))
+        .flat_map(|(_, uas)| uas)
+        .collect();
+    for file in [
+        "matomo-device-detector-desktop.yml",
+        "matomo-device-detector-smartphone.yml",
+    ] {
+        all.extend(matomo(file).into_iter().map(|c| c.user_agent));
+    }
+    all
+}
+
+/// The bot corpora (isbot crawlers, matomo bots, crawler-user-agents instances).
+fn bot_uas() -> HashSet<String> {
+    let mut all: HashSet<String> = isbot("isbot-crawlers.yml").into_values().flatten().collect();
+    all.extend(
+        matomo("matomo-device-detector-bots.yml")
+            .into_iter()
+            .map(|c| c.user_agent),
+    );
+    all.extend(crawler_user_agents());
+    all
+}
+
+/// User-Agents that one published list calls a browser and another a bot (`HLB/1.247` is a
+/// Site24x7 monitor to matomo and a misidentified browser to isbot; VS Code's `Code/1.x` Electron
+/// header is a browser to isbot and an agent to crawler-user-agents). No classifier can satisfy
+/// both lists, so neither assertion applies to them; their number is pinned so a corpus update
+/// that adds one is noticed.
+fn contested() -> HashSet<String> {
+    let bots = bot_uas();
+    let contested: HashSet<String> = browser_uas().into_iter().filter(|ua| bots.contains(ua)).collect();
+    assert_eq!(contested.len(), 14, "{contested:#?}");
+    contested
+}
+
+fn crawler_user_agents() -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        instances: Vec<String>,
+    }
+    let entries: Vec<Entry> = serde_json::from_str(&read("crawler-user-agents.json")).unwrap();
+    entries.into_iter().flat_map(|e| e.instances).collect()
 }
 
 fn assert_all(misses: Vec<String>, total: usize, what: &str) {
@@ -69,14 +130,24 @@ fn assert_all(misses: Vec<String>, total: usize, what: &str) {
 #[test]
 fn matomo_desktop_and_smartphone_fixtures_are_all_browsers() {
     let (c, m) = setup();
+    let contested = contested();
     let mut misses = Vec::new();
     let mut total = 0;
+    let mut libraries = 0;
     for file in [
         "matomo-device-detector-desktop.yml",
         "matomo-device-detector-smartphone.yml",
     ] {
         for case in matomo(file) {
             total += 1;
+            if is_matomo_library(&case) {
+                libraries += 1;
+                assert_ne!(m.match_ua(case.user_agent.as_bytes()), UaMatch::Browser, "{}", case.user_agent);
+                continue;
+            }
+            if contested.contains(&case.user_agent) {
+                continue;
+            }
             let got = m.match_ua(case.user_agent.as_bytes());
             if got != UaMatch::Browser {
                 misses.push(format!("{file}: {} => {}", case.user_agent, describe(&c, got)));
@@ -84,12 +155,14 @@ fn matomo_desktop_and_smartphone_fixtures_are_all_browsers() {
         }
     }
     assert_eq!(total, 569 + 501);
+    assert_eq!(libraries, 1);
     assert_all(misses, total, "matomo browser UAs were not classed browser");
 }
 
 #[test]
 fn isbot_browsers_are_all_browsers_outside_the_exempt_groups() {
     let (c, m) = setup();
+    let contested = contested();
     let mut misses = Vec::new();
     let mut total = 0;
     for (group, uas) in isbot("isbot-browsers.yml") {
@@ -98,6 +171,9 @@ fn isbot_browsers_are_all_browsers_outside_the_exempt_groups() {
         }
         for ua in uas {
             total += 1;
+            if contested.contains(&ua) {
+                continue;
+            }
             let got = m.match_ua(ua.as_bytes());
             if got != UaMatch::Browser {
                 misses.push(format!("[{group}] {ua} => {}", describe(&c, got)));
@@ -127,10 +203,14 @@ fn isbot_exempt_browser_groups_are_never_ai_training() {
 
 fn assert_no_browsers(corpus: &str, uas: impl IntoIterator<Item = String>) {
     let (_c, m) = setup();
+    let contested = contested();
     let mut misses = Vec::new();
     let mut total = 0;
     for ua in uas {
         total += 1;
+        if contested.contains(&ua) {
+            continue;
+        }
         if m.match_ua(ua.as_bytes()) == UaMatch::Browser {
             misses.push(ua);
         }
@@ -156,19 +236,17 @@ fn matomo_bots_are_all_bots() {
 
 #[test]
 fn crawler_user_agents_instances_are_all_bots() {
-    #[derive(Deserialize)]
-    struct Entry {
-        #[serde(default)]
-        instances: Vec<String>,
-    }
-    let entries: Vec<Entry> = serde_json::from_str(&read("crawler-user-agents.json")).unwrap();
-    let all: Vec<String> = entries.into_iter().flat_map(|e| e.instances).collect();
+    let all = crawler_user_agents();
     assert_eq!(all.len(), 2116);
     assert_no_browsers("crawler-user-agents.json", all);
 }
 
 /// Where the catalogue has an agent of the same name as matomo's bot name (ASCII
-/// case-insensitive, on the name or a product token), that agent is the one matched.
+/// case-insensitive, on the name or a product token), that agent is the one matched — or a
+/// more specific agent of the same operator: matomo names whole crawler families after their
+/// flagship ("Googlebot" for AdsBot-Google, Feedfetcher and Google-InspectionTool; "BingBot" for
+/// msnbot and BingPreview), which the catalogue keeps apart because the operator documents them
+/// apart (other IP lists, other robots.txt tokens, other purposes).
 #[test]
 fn matomo_bots_get_the_catalogue_agent_of_the_same_name() {
     let (c, m) = setup();
@@ -184,7 +262,11 @@ fn matomo_bots_get_the_catalogue_agent_of_the_same_name() {
         };
         checked += 1;
         let got = m.match_ua(case.user_agent.as_bytes());
-        if got != UaMatch::Agent(tollgate_agents::AgentId(expected as u16)) {
+        let same_family = match got {
+            UaMatch::Agent(id) => c.agent(id).operator == c.agents()[expected].operator,
+            _ => false,
+        };
+        if got != UaMatch::Agent(tollgate_agents::AgentId(expected as u16)) && !same_family {
             misses.push(format!(
                 "{} (matomo: {}, {:?}) => {} (expected {})",
                 case.user_agent,
