@@ -6,7 +6,9 @@
 //! surviving catalogue match wins: highest `priority`, then longest pattern, then leftmost. A
 //! catalogue match right after `like ` is ignored (`… like FeedFetcher-Google` is not Feedfetcher).
 //! Without a catalogue match, a surviving generic marker (`bot`, `crawler`, `+http…`) makes the
-//! client an `unknown-bot`; otherwise it is a `browser` (any human-operated client).
+//! client an `unknown-bot`; otherwise it is a `browser` (any human-operated client) if it names
+//! the platform it runs on (`Windows`, `Android`, `CFNetwork`, … — browsers and apps always do),
+//! and an `unknown-bot` if it names none (`Abcd`, `Go 1.1 package http`).
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -150,10 +152,28 @@ fn after_like(ua: &[u8], start: usize) -> bool {
     start >= 5 && ua[start - 5..start].eq_ignore_ascii_case(b"like ")
 }
 
+/// The [`UaMatch::UnknownBot`] reason of a header that names no platform (see [`PLATFORMS`]).
+pub const NO_PLATFORM: &str = "no platform";
+
+/// Words that name the platform a human-operated client runs on. Browsers, webviews and apps
+/// say where they run (`Windows NT 10.0`, `Linux; Android 14`, `CFNetwork/… Darwin/…`,
+/// `MIDP-2.0`); a header that names no platform (`Abcd`, `Hello World`, `Go 1.1 package http`)
+/// is a program's, so without a marker it is an unknown bot rather than a browser.
+const PLATFORMS: &[&str] = &[
+    "mozilla/", "opera/", "windows", "win32", "win64", "macintosh", "mac os", "mac_powerpc",
+    "osx", "darwin", "cfnetwork", "iphone", "ipad", "ipod", "ios", "linux", "android", "x11",
+    "cros", "freebsd", "openbsd", "netbsd", "sunos", "amigaos", "midp", "cldc", "symbian",
+    "series40", "series60", "blackberry", "playstation", "nintendo", "tizen", "kaios", "webos",
+    "lynx/", "dalvik/", "applewebkit/", "amiga", "morphos", "macos", "mac ", "win7", "win8",
+    "win10", "win11", "up.browser", "roku", "fban/", "mozacfetch", "microsoft office",
+    "googleapp/", "htc",
+];
+
 #[derive(Clone, Copy)]
 enum Owner {
     Agent { id: AgentId, priority: i8 },
     Marker(u16),
+    Platform,
 }
 
 #[derive(Clone)]
@@ -233,6 +253,15 @@ impl UaMatcher {
                 position: Position::Anywhere,
             });
         }
+        for p in PLATFORMS {
+            texts.push(p.as_bytes());
+            patterns.push(PatternInfo {
+                owner: Owner::Platform,
+                exact: None,
+                boundary: Boundary::Start,
+                position: Position::Anywhere,
+            });
+        }
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -253,6 +282,7 @@ impl UaMatcher {
         // (priority, length, -start) of the best agent match so far.
         let mut best: Option<(i8, usize, usize, AgentId)> = None;
         let mut marker: Option<&'static str> = None;
+        let mut platform = false;
         for m in self.automaton.find_overlapping_iter(ua) {
             let info = &self.patterns[m.pattern().as_usize()];
             let (start, end) = (m.start(), m.end());
@@ -260,7 +290,7 @@ impl UaMatcher {
                 continue;
             }
             if let Some(exact) = &info.exact {
-                if &ua[start..end] != &exact[..] {
+                if ua[start..end] != exact[..] {
                     continue;
                 }
             }
@@ -268,6 +298,7 @@ impl UaMatcher {
                 continue;
             }
             match info.owner {
+                Owner::Platform => platform = true,
                 Owner::Agent { .. } if after_like(ua, start) => {}
                 Owner::Agent { id, priority } => {
                     let len = end - start;
@@ -300,7 +331,8 @@ impl UaMatcher {
         match (best, marker) {
             (Some((_, _, _, id)), _) => UaMatch::Agent(id),
             (None, Some(text)) => UaMatch::UnknownBot(text),
-            (None, None) => UaMatch::Browser,
+            (None, None) if platform => UaMatch::Browser,
+            (None, None) => UaMatch::UnknownBot(NO_PLATFORM),
         }
     }
 }

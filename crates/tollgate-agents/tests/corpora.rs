@@ -1,5 +1,7 @@
 //! Classification of real User-Agent corpora (copied from ../shared/data/agents; provenance and
 //! licences in data/SOURCES.md). Each test prints every miss so a failure says what to fix.
+// Test code: a fixture that fails to load should fail the test loudly.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,4 +1,6 @@
 //! The known traps of User-Agent matching, each a regression test (issue #2).
+// Test code: a fixture that fails to load should fail the test loudly.
+#![allow(clippy::unwrap_used)]
 
 use tollgate_agents::{Catalogue, Class, UaMatch, UaMatcher};
 
