@@ -121,6 +121,35 @@ pub struct ScanReport {
     pub pricing: Option<Pricing>,
 }
 
+/// `24.2 GB`-style sizes for the table (JSON and CSV keep exact bytes).
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `2024-01-31 19:00 → 2024-02-10 10:27` from two RFC 3339 times; the date is not repeated
+/// when both fall on one day.
+fn seen_span(first: Option<&str>, last: Option<&str>) -> String {
+    let short = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+    match (first, last) {
+        (Some(f), Some(l)) if f.get(..10) == l.get(..10) => {
+            format!("{} → {}", short(f), l.get(11..16).unwrap_or(l))
+        }
+        (Some(f), Some(l)) => format!("{} → {}", short(f), short(l)),
+        _ => String::new(),
+    }
+}
+
 fn rfc3339(t: Option<i64>) -> Option<String> {
     t.and_then(|t| DateTime::from_timestamp(t, 0))
         .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -374,10 +403,9 @@ impl ScanReport {
             "paths",
             "verified",
             "spoofed",
-            "unverif.",
-            "robots✗",
-            "first seen",
-            "last seen",
+            "unverified",
+            "robots ✗",
+            "seen (UTC)",
         ]);
         for r in self.agents.iter().take(top) {
             let s = &r.stats;
@@ -386,14 +414,13 @@ impl ScanReport {
                 r.operator.clone(),
                 r.class.to_string(),
                 s.requests.to_string(),
-                s.bytes.to_string(),
+                human_bytes(s.bytes),
                 s.distinct_paths.to_string(),
                 s.verified.to_string(),
                 s.spoofed.to_string(),
                 s.unverified.to_string(),
                 s.robots_disallowed.to_string(),
-                s.first_seen.clone().unwrap_or_default(),
-                s.last_seen.clone().unwrap_or_default(),
+                seen_span(s.first_seen.as_deref(), s.last_seen.as_deref()),
             ]);
         }
         numeric(&mut t, 3);
@@ -419,7 +446,7 @@ impl ScanReport {
             c.add_row([
                 k.clone(),
                 r.stats.requests.to_string(),
-                r.stats.bytes.to_string(),
+                human_bytes(r.stats.bytes),
                 r.stats.verified.to_string(),
                 r.stats.spoofed.to_string(),
                 r.stats.unverified.to_string(),
@@ -461,5 +488,30 @@ impl ScanReport {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_sizes_are_human_readable() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(25_039), "25.0 kB");
+        assert_eq!(human_bytes(24_177_100_221), "24.2 GB");
+    }
+
+    #[test]
+    fn seen_span_shortens_same_day_ranges() {
+        assert_eq!(
+            seen_span(Some("2026-11-01T09:00:00Z"), Some("2026-11-01T09:10:01Z")),
+            "2026-11-01 09:00 → 09:10"
+        );
+        assert_eq!(
+            seen_span(Some("2024-01-31T19:00:11Z"), Some("2025-08-01T16:01:53Z")),
+            "2024-01-31 19:00 → 2025-08-01 16:01"
+        );
+        assert_eq!(seen_span(None, None), "");
     }
 }
