@@ -1,6 +1,8 @@
 //! `tollgate scan` end to end on the bundled example log (examples/access.log, composed by hand
 //! for this purpose; see data/SOURCES.md).
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::io::Write;
 use std::path::PathBuf;
 

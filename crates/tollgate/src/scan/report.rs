@@ -441,7 +441,7 @@ impl ScanReport {
             "would pay",
         ]);
         let mut classes: Vec<_> = self.classes.iter().collect();
-        classes.sort_by(|a, b| b.1.stats.requests.cmp(&a.1.stats.requests));
+        classes.sort_by_key(|c| std::cmp::Reverse(c.1.stats.requests));
         for (k, r) in classes {
             c.add_row([
                 k.clone(),
@@ -459,7 +459,7 @@ impl ScanReport {
         o.load_style(UTF8_BORDERS_ONLY);
         o.set_header(["operator", "requests", "verified", "spoofed", "agents"]);
         let mut ops: Vec<_> = self.operators.iter().filter(|(k, _)| *k != "-").collect();
-        ops.sort_by(|a, b| b.1.stats.requests.cmp(&a.1.stats.requests));
+        ops.sort_by_key(|o| std::cmp::Reverse(o.1.stats.requests));
         for (k, r) in ops.into_iter().take(top) {
             let mut names = r
                 .agents

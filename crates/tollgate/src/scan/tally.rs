@@ -150,7 +150,7 @@ pub fn unknown_bot_name(ua: &str, marker: &str) -> String {
         }
     }
     let products = ua
-        .split(|c: char| c == ' ' || c == ';' || c == '(' || c == ')' || c == ',')
+        .split([' ', ';', '(', ')', ','])
         .filter_map(|p| p.split('/').next())
         .filter(|p| !p.is_empty() && p.chars().any(|c| c.is_ascii_alphabetic()));
     for p in products {
