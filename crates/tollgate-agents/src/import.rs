@@ -302,6 +302,27 @@ mod tests {
         assert_eq!(c.agents()[1].operator, "unknown");
     }
 
+    /// The shipped catalogue is exactly what an import of the shipped robots.json leaves behind:
+    /// re-running the import is a no-op, so every hand edit is in fields the import preserves.
+    #[test]
+    fn importing_the_shipped_robots_json_changes_nothing() {
+        let toml = include_str!("../../../data/agents.toml");
+        let json = include_str!("../../../data/ai-robots-txt.robots.json");
+        let (out, summary) = import_robots_json(toml, json).unwrap();
+        assert_eq!(summary, ImportSummary::default());
+        assert!(out == toml, "import rewrote data/agents.toml");
+        let upstream: serde_json::Map<String, Value> = serde_json::from_str(json).unwrap();
+        assert_eq!(upstream.len(), 166);
+        let c = crate::Catalogue::parse("data/agents.toml", toml).unwrap();
+        let covered: usize = c
+            .agents()
+            .iter()
+            .filter_map(|a| a.upstream.as_ref())
+            .map(|u| u.keys.len())
+            .sum();
+        assert_eq!(covered, 166, "every robots.json key belongs to exactly one agent");
+    }
+
     #[test]
     fn keys_gone_upstream_are_reported_and_kept() {
         let ours = "[[agent]]\nname = \"OldBot\"\noperator = \"o\"\nclass = \"ai-training\"\ntokens = [\"OldBot\"]\nai_robots_txt = { keys = [\"OldBot\"] }\n";

@@ -46,10 +46,10 @@ fn row<'a>(report: &'a Value, agent: &str) -> &'a Value {
 fn example_log_counts_lines_and_reports_the_malformed_one_with_file_and_line() {
     let log = repo("examples/access.log");
     let r = scan_json(&[log.to_str().unwrap()]);
-    assert_eq!(r["lines"], 29);
-    assert_eq!(r["parsed"], 28);
+    assert_eq!(r["lines"], 30);
+    assert_eq!(r["parsed"], 29);
     assert_eq!(r["malformed"], 1);
-    assert_eq!(r["malformed_samples"][0]["line"], 28);
+    assert_eq!(r["malformed_samples"][0]["line"], 29);
     assert_eq!(r["files"][0]["format"], "combined");
 }
 
@@ -118,6 +118,17 @@ fn named_traps_come_out_right_in_a_scan() {
 }
 
 #[test]
+fn reverse_dns_only_agents_are_reported_as_not_checked_offline() {
+    let log = repo("examples/access.log");
+    let r = scan_json(&[log.to_str().unwrap()]);
+    let b = row(&r, "Baiduspider");
+    assert_eq!(b["class"], "search");
+    assert_eq!(b["unverified"], 1);
+    assert_eq!(b["not_checked"], 1);
+    assert_eq!(row(&r, "Bytespider")["not_checked"], 0);
+}
+
+#[test]
 fn classes_and_operators_roll_up_the_agent_rows() {
     let log = repo("examples/access.log");
     let r = scan_json(&[log.to_str().unwrap()]);
@@ -134,7 +145,7 @@ fn classes_and_operators_roll_up_the_agent_rows() {
         .values()
         .map(|c| c["requests"].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 28);
+    assert_eq!(total, 29);
 }
 
 #[test]
@@ -180,7 +191,7 @@ fn unreadable_input_is_reported_and_the_rest_still_counted() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/access.log"), "{stderr}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["parsed"], 28);
+    assert_eq!(r["parsed"], 29);
 }
 
 #[test]
@@ -209,9 +220,9 @@ fn csv_has_one_line_per_row_plus_header() {
     let text = String::from_utf8(out.stdout).unwrap();
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
-    assert_eq!(rows.len(), 14);
+    assert_eq!(rows.len(), 15);
     let gpt = rows.iter().find(|r| &r[0] == "GPTBot").unwrap();
     assert_eq!(&gpt[2], "ai-training");
     assert_eq!(&gpt[4], "5");
-    assert_eq!(&gpt[13], "200:4 404:1");
+    assert_eq!(&gpt[14], "200:4 404:1");
 }

@@ -64,6 +64,9 @@ pub struct Stats {
     pub spoofed: u64,
     /// Requests that could not be checked (or claimed nothing).
     pub unverified: u64,
+    /// Of `unverified`: the agent's operator documents only reverse-DNS (FCrDNS) or signature
+    /// checks, which an offline scan does not do ("not checked").
+    pub not_checked: u64,
     /// Requests to paths the `--robots` file disallows for this agent.
     pub robots_disallowed: u64,
     /// First request, RFC 3339 UTC.
@@ -163,6 +166,7 @@ fn stats_of(s: &RowStats, distinct: u64, price: Option<(Money, bool)>) -> Stats 
         verified: s.verified,
         spoofed: s.spoofed,
         unverified: s.unverified,
+        not_checked: s.not_checked,
         robots_disallowed: s.robots_disallowed,
         first_seen: rfc3339(s.first_seen),
         last_seen: rfc3339(s.last_seen),
@@ -326,6 +330,7 @@ impl ScanReport {
             "verified",
             "spoofed",
             "unverified",
+            "not_checked",
             "robots_disallowed",
             "first_seen",
             "last_seen",
@@ -351,6 +356,7 @@ impl ScanReport {
                 &s.verified.to_string(),
                 &s.spoofed.to_string(),
                 &s.unverified.to_string(),
+                &s.not_checked.to_string(),
                 &s.robots_disallowed.to_string(),
                 s.first_seen.as_deref().unwrap_or(""),
                 s.last_seen.as_deref().unwrap_or(""),

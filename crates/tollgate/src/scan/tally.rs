@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use foldhash::fast::FixedState;
-use tollgate_agents::verify::Verification;
+use tollgate_agents::verify::{UnverifiedReason, Verification};
 use tollgate_agents::{AgentId, Classifier, UaMatch};
 use tollgate_logs::LogRecord;
 
@@ -44,6 +44,9 @@ pub struct RowStats {
     pub spoofed: u64,
     /// Requests whose claim could not be checked.
     pub unverified: u64,
+    /// Of `unverified`: claims to agents whose operator documents only checks that need I/O
+    /// (FCrDNS, Web Bot Auth), which an offline scan does not do.
+    pub not_checked: u64,
     /// Requests to paths the given robots.txt disallows for this row's agent.
     pub robots_disallowed: u64,
     /// Requests answered 2xx (what a pay-per-crawl gate would have charged).
@@ -78,6 +81,7 @@ impl RowStats {
         self.verified += other.verified;
         self.spoofed += other.spoofed;
         self.unverified += other.unverified;
+        self.not_checked += other.not_checked;
         self.robots_disallowed += other.robots_disallowed;
         self.ok_2xx += other.ok_2xx;
     }
@@ -242,12 +246,12 @@ impl Tally {
         self.lines += 1;
         self.parsed += 1;
         let slot = self.slot_for(classifier, &rec.user_agent);
-        let (verification, agent) = match slot {
+        let verification = match slot {
             Slot::Agent(id) => {
                 let ip: Option<IpAddr> = rec.client.parse().ok();
-                (Some(classifier.verify_ip(id, ip)), Some(id))
+                Some(classifier.verify_ip(id, ip))
             }
-            _ => (None, None),
+            _ => None,
         };
         let path = path_of(&rec.target);
         let disallowed = match (robots, slot) {
@@ -276,9 +280,13 @@ impl Tally {
         if disallowed {
             row.robots_disallowed += 1;
         }
-        match (verification, agent) {
-            (Some(Verification::Verified(_)), _) => row.verified += 1,
-            (Some(Verification::Spoofed(_)), _) => row.spoofed += 1,
+        match verification {
+            Some(Verification::Verified(_)) => row.verified += 1,
+            Some(Verification::Spoofed(_)) => row.spoofed += 1,
+            Some(Verification::Unverified(UnverifiedReason::NotChecked)) => {
+                row.unverified += 1;
+                row.not_checked += 1;
+            }
             _ => row.unverified += 1,
         }
     }
