@@ -236,13 +236,28 @@ pub struct Rule {
     pub shadow: bool,
     /// 1-based line of `name =` in the policy file.
     pub line: usize,
-    classes: Vec<Class>,
-    agents: Vec<String>,
-    operators: Vec<String>,
+    /// `when.class` (empty = any).
+    pub classes: Vec<Class>,
+    /// `when.agent` names (empty = any).
+    pub agents: Vec<String>,
+    /// `when.operator` names (empty = any).
+    pub operators: Vec<String>,
     verification: Vec<VerificationMatch>,
+    /// `when.path` globs as written (empty = any path).
+    pub path_globs: Vec<String>,
     paths: Option<GlobSet>,
-    methods: Vec<String>,
-    headers: Vec<(String, Option<String>)>,
+    /// `when.method` (empty = any).
+    pub methods: Vec<String>,
+    /// `when.header`: (lower-case name, lower-case value to contain; `None` = present).
+    pub headers: Vec<(String, Option<String>)>,
+}
+
+impl Rule {
+    /// True if the rule has conditions robots.txt cannot express (verification, method,
+    /// header): such rules are enforced by the gateway but not announced in robots.txt.
+    pub fn needs_more_than_robots(&self) -> bool {
+        !self.verification.is_empty() || !self.methods.is_empty() || !self.headers.is_empty()
+    }
 }
 
 /// A request's header lookup, so the policy needs no HTTP types. Names are ASCII
@@ -460,7 +475,8 @@ impl Policy {
                     line_err(format!("unknown verification `{v}` (verified, verified(ip-range), verified(fcrdns), verified(signature), verified(api-key), unverified, spoofed)"))
                 })?);
             }
-            let paths = match w.path.map(OneOrMany::into_vec) {
+            let path_globs = w.path.map(OneOrMany::into_vec).unwrap_or_default();
+            let paths = match (!path_globs.is_empty()).then(|| path_globs.clone()) {
                 None => None,
                 Some(globs) => {
                     let mut b = GlobSetBuilder::new();
@@ -498,6 +514,7 @@ impl Policy {
                 agents,
                 operators,
                 verification,
+                path_globs,
                 paths,
                 methods: w.method.map(OneOrMany::into_vec).unwrap_or_default(),
                 headers,
