@@ -58,67 +58,494 @@ enum MarkerRule {
     /// a syllable (`Caboto`, `bottom`, `fuboTV`): no letter may follow, except a plural `s` that
     /// itself ends the word.
     WordEnd,
+    /// The rest of the word after the marker is one of these endings (`""` = the word ends):
+    /// `OnlyScans`, `CookieHubScan`, `scanning` but not `Scandinavia`.
+    Tail(&'static [&'static str]),
     /// An e-mail address: `@` between a local part and a dotted host name (`bots@awario.com`),
     /// not an app's `android@111.0` version tag or an `en_US@calendar=…` locale.
     Email,
+    /// An obfuscated e-mail address: `[at]`, `(at)`, ` at ` between a local part and a dotted
+    /// host name (`centuryb.o.t9[at]gmail.com`, `stijn; at; ucsb.edu`).
+    ObfuscatedEmail,
+    /// A host name: the marker is a top-level domain (`.com`) after a label and not followed by
+    /// another label (`twingly.com`, `bit.ly/…`, `NISLabUGA.github.io`), so not a reverse-DNS app
+    /// id such as `com.duckduckgo.mobile.android`; judged like [`MarkerRule::Url`].
+    Domain,
+    /// A URL. Bots give one as a contact address; a browser or app may give its bare homepage
+    /// inside the comment that names its platform (`XBMC/9.04 (Windows; …; http://www.xbmc.org)`),
+    /// so such a homepage is not by itself a marker (`+http` still is; a page of a site, a URL
+    /// outside a comment and a URL in a comment without a platform word are).
+    Url,
+    /// A product version that is a Unix timestamp in milliseconds (`Time/1710630666672`): a
+    /// script's cache-buster, never a browser's version.
+    Timestamp,
 }
 
-use MarkerRule::{Email, Plain, WordEnd};
+use MarkerRule::{Domain, Email, ObfuscatedEmail, Plain, Tail, Timestamp, Url, WordEnd};
+
+/// Word endings after a marker that is a name's suffix (`YottaaMonitor`, `RSiteAuditor`).
+const NAME_END: &[&str] = &["", "s"];
 
 /// Generic bot markers. A marker with `Boundary::None` matches inside words (`Bytespider` →
 /// `spider`); the `except_words` keep phones and browsers that happen to contain one out.
 const MARKERS: &[Marker] = &[
-    Marker { text: "bot", boundary: Boundary::None, rule: WordEnd, except_words: &["cubot", "abot", "mbot", "irbot", "ybot"] },
-    Marker { text: "crawl", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "spider", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "scrape", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "scraping", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "slurp", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "fetcher", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "archiver", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "indexer", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "preview", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "monitor", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "checker", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    // CamScanner is a document-scanning app with an in-app browser.
-    Marker { text: "scanner", boundary: Boundary::None, rule: Plain, except_words: &["camscanner"] },
-    Marker { text: "headless", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "+http", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "http://", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "https://", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "www.", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "@", boundary: Boundary::None, rule: Email, except_words: &[] },
-    Marker { text: "python", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "java/", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "httpclient", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "http-client", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "http_client", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "http client", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "urllib", boundary: Boundary::None, rule: Plain, except_words: &[] },
-    Marker { text: "wget", boundary: Boundary::Word, rule: Plain, except_words: &[] },
-    Marker { text: "curl", boundary: Boundary::Word, rule: Plain, except_words: &[] },
-    Marker { text: "zgrab", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "masscan", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "nmap", boundary: Boundary::Word, rule: Plain, except_words: &[] },
-    Marker { text: "probe", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "validator", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "synthetic", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "uptime", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "feed", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "rss", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "agent", boundary: Boundary::Start, rule: Plain, except_words: &["agentweb"] },
-    Marker { text: "analyzer", boundary: Boundary::Start, rule: Plain, except_words: &[] },
-    Marker { text: "lighthouse", boundary: Boundary::Word, rule: Plain, except_words: &[] },
-    Marker { text: "phantomjs", boundary: Boundary::Word, rule: Plain, except_words: &[] },
-    Marker { text: "selenium", boundary: Boundary::Word, rule: Plain, except_words: &[] },
-    Marker { text: "puppeteer", boundary: Boundary::Word, rule: Plain, except_words: &[] },
-    Marker { text: "playwright", boundary: Boundary::Word, rule: Plain, except_words: &[] },
+    Marker {
+        text: "bot",
+        boundary: Boundary::None,
+        rule: WordEnd,
+        except_words: &["cubot", "abot", "mbot", "irbot", "ybot"],
+    },
+    Marker {
+        text: "crawl",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "spider",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "scrape",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "scraping",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "slurp",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "fetcher",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "archiver",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "indexer",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "preview",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "monitor",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "checker",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    // Scanners: `OnlyScans`, `CookieHubScan`, `researchscan`, `…/scanning`. CamScanner is a
+    // document-scanning app with an in-app browser.
+    Marker {
+        text: "scan",
+        boundary: Boundary::None,
+        rule: Tail(&["", "s", "ner", "ners", "ning"]),
+        except_words: &["camscanner"],
+    },
+    // Names ending in what the program does (`YottaaMonitor`, `RSiteAuditor`, `FormFinder`,
+    // `CopyvioDetector`, `KenyaDomainScorer`, `DomainExtractor`, `XaxisSemanticsClassifier`,
+    // `TrendsmapResolver`, `GoogleImageProxy`, `CMSLookup`).
+    Marker {
+        text: "monitor",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "auditor",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "finder",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "detector",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "scorer",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "extractor",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "classifier",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "resolver",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "proxy",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "lookup",
+        boundary: Boundary::None,
+        rule: Tail(NAME_END),
+        except_words: &[],
+    },
+    Marker {
+        text: "headless",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "+http",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "http://",
+        boundary: Boundary::None,
+        rule: Url,
+        except_words: &[],
+    },
+    Marker {
+        text: "https://",
+        boundary: Boundary::None,
+        rule: Url,
+        except_words: &[],
+    },
+    Marker {
+        text: "www.",
+        boundary: Boundary::Start,
+        rule: Url,
+        except_words: &[],
+    },
+    Marker {
+        text: "@",
+        boundary: Boundary::None,
+        rule: Email,
+        except_words: &[],
+    },
+    Marker {
+        text: "[at]",
+        boundary: Boundary::None,
+        rule: ObfuscatedEmail,
+        except_words: &[],
+    },
+    Marker {
+        text: "(at)",
+        boundary: Boundary::None,
+        rule: ObfuscatedEmail,
+        except_words: &[],
+    },
+    Marker {
+        text: " at ",
+        boundary: Boundary::None,
+        rule: ObfuscatedEmail,
+        except_words: &[],
+    },
+    Marker {
+        text: "; at;",
+        boundary: Boundary::None,
+        rule: ObfuscatedEmail,
+        except_words: &[],
+    },
+    Marker {
+        text: ".com",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".net",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".org",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".edu",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".io",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".ai",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".me",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".ly",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".gy",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".fr",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".de",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".ru",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: ".observer",
+        boundary: Boundary::None,
+        rule: Domain,
+        except_words: &[],
+    },
+    Marker {
+        text: "time/",
+        boundary: Boundary::Start,
+        rule: Timestamp,
+        except_words: &[],
+    },
+    Marker {
+        text: "python",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "java/",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "httpclient",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "http-client",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "http_client",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "http client",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "urllib",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "wget",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "curl",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "zgrab",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "masscan",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "nmap",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "probe",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "validator",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "synthetic",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "uptime",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "feed",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "rss",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "agent",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &["agentweb"],
+    },
+    Marker {
+        text: "analyzer",
+        boundary: Boundary::Start,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "lighthouse",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "phantomjs",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "selenium",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "puppeteer",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    Marker {
+        text: "playwright",
+        boundary: Boundary::Word,
+        rule: Plain,
+        except_words: &[],
+    },
+    // A field separator: a script that joined a device name and a User-Agent (`iphone|Mozilla/5.0 …`).
+    Marker {
+        text: "|",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
+    // SQL injection in the header (`…'+(select load_file('…'))+'`, `…=(SELECT … PG_SLEEP(15))--`).
+    Marker {
+        text: "(select ",
+        boundary: Boundary::None,
+        rule: Plain,
+        except_words: &[],
+    },
 ];
 
 impl MarkerRule {
     fn holds(self, ua: &[u8], start: usize, end: usize) -> bool {
         match self {
-            Plain => true,
+            Plain | Url => true,
             WordEnd => match ua.get(end) {
                 Some(b) if b.is_ascii_alphabetic() => {
                     b.eq_ignore_ascii_case(&b's')
@@ -126,16 +553,63 @@ impl MarkerRule {
                 }
                 _ => true,
             },
+            Tail(endings) => {
+                let rest = ua[end..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric())
+                    .count();
+                let rest = &ua[end..end + rest];
+                endings
+                    .iter()
+                    .any(|e| rest.eq_ignore_ascii_case(e.as_bytes()))
+            }
             Email => looks_like_email(ua, start, end),
+            ObfuscatedEmail => looks_like_obfuscated_email(ua, start, end),
+            Domain => {
+                let after = ua.get(end).copied();
+                start > 0
+                    && ua[start - 1].is_ascii_alphanumeric()
+                    && !after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                    // `WEB.DE/1.5` is a product token with a version, not a host.
+                    && !(after == Some(b'/') && ua.get(end + 1).is_some_and(u8::is_ascii_digit))
+            }
+            Timestamp => ua[end..].iter().take_while(|b| b.is_ascii_digit()).count() >= 12,
         }
     }
 }
 
-/// `local@host.tld`: a word character before the `@`, then a host label starting with a letter
-/// and, further on, a dot followed by a letter.
+/// `local[at]host.tld`: a word character before the marker (spaces and `;` skipped) and a dotted
+/// host name after it.
+fn looks_like_obfuscated_email(ua: &[u8], at: usize, after: usize) -> bool {
+    let before = ua[..at].iter().rev().find(|b| !matches!(b, b' ' | b';'));
+    if !before.is_some_and(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let skip = ua[after..]
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b';'))
+        .count();
+    let host_start = after + skip;
+    if !ua
+        .get(host_start)
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+    {
+        return false;
+    }
+    let host_len = ua[host_start..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'.')
+        .count();
+    let host = &ua[host_start..host_start + host_len];
+    host.windows(2)
+        .any(|w| w[0] == b'.' && w[1].is_ascii_alphabetic())
+}
+
+/// `local@host.tld`: a word character before the `@`, then a host label and, further on, a dot
+/// followed by a letter (`root@8f6g….burpcollaborator.net`, but not `android@111.0`).
 fn looks_like_email(ua: &[u8], at: usize, after: usize) -> bool {
     let local_ok = at > 0 && (ua[at - 1].is_ascii_alphanumeric() || b"._-+".contains(&ua[at - 1]));
-    if !local_ok || !ua.get(after).is_some_and(|b| b.is_ascii_alphabetic()) {
+    if !local_ok || !ua.get(after).is_some_and(|b| b.is_ascii_alphanumeric()) {
         return false;
     }
     let host_len = ua[after..]
@@ -143,7 +617,8 @@ fn looks_like_email(ua: &[u8], at: usize, after: usize) -> bool {
         .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'.')
         .count();
     let host = &ua[after..after + host_len];
-    host.windows(2).any(|w| w[0] == b'.' && w[1].is_ascii_alphabetic())
+    host.windows(2)
+        .any(|w| w[0] == b'.' && w[1].is_ascii_alphabetic())
 }
 
 /// True when the match at `start` follows `like ` (`like Gecko`, `like FeedFetcher-Google`,
@@ -155,25 +630,165 @@ fn after_like(ua: &[u8], start: usize) -> bool {
 /// The [`UaMatch::UnknownBot`] reason of a header that names no platform (see [`PLATFORMS`]).
 pub const NO_PLATFORM: &str = "no platform";
 
-/// Words that name the platform a human-operated client runs on. Browsers, webviews and apps
-/// say where they run (`Windows NT 10.0`, `Linux; Android 14`, `CFNetwork/… Darwin/…`,
-/// `MIDP-2.0`); a header that names no platform (`Abcd`, `Hello World`, `Go 1.1 package http`)
-/// is a program's, so without a marker it is an unknown bot rather than a browser.
+/// The [`UaMatch::UnknownBot`] reason of a header without a single digit (`Linux Gnu (cow)`,
+/// `ipad`): browsers and apps always carry a version number.
+pub const NO_VERSION: &str = "no version";
+
+/// The [`UaMatch::UnknownBot`] reason of a `(compatible; …)` comment that names no platform
+/// (`Mozilla/5.0 (compatible; Dormouse/1.0)`, `(KHTML, like Gecko; compatible; pageburst)`):
+/// browsers that claim compatibility say on what (`compatible; MSIE 9.0; Windows NT 6.1`).
+pub const COMPATIBLE_WITHOUT_PLATFORM: &str = "compatible without platform";
+
+/// Words that name the platform a human-operated client runs on: an operating system or device
+/// (`Windows NT 10.0`, `Linux; Android 14`, `CFNetwork/… Darwin/…`, `MIDP-2.0`) or a browser
+/// engine (`Gecko/20100101`, `AppleWebKit/537.36`, `Trident/7.0`, `MSIE 8.0`, `Presto/2.12`).
+/// Browsers, webviews and apps always name one; a header that names none (`Abcd`, `Hello World`,
+/// `Go 1.1 package http`, `Mozilla/5.0 Keydrop`) is a program's, so without a marker it is an
+/// unknown bot rather than a browser. `Mozilla/` alone is not a platform: every program can
+/// prefix it. A word ending in `/` is a product token and counts only with a version number
+/// after it (`Gecko/20100101`, not the `Gecko/geckotrail` of a template), except `FBAN/FBIOS`.
 const PLATFORMS: &[&str] = &[
-    "mozilla/", "opera/", "windows", "win32", "win64", "macintosh", "mac os", "mac_powerpc",
-    "osx", "darwin", "cfnetwork", "iphone", "ipad", "ipod", "ios", "linux", "android", "x11",
-    "cros", "freebsd", "openbsd", "netbsd", "sunos", "amigaos", "midp", "cldc", "symbian",
-    "series40", "series60", "blackberry", "playstation", "nintendo", "tizen", "kaios", "webos",
-    "lynx/", "dalvik/", "applewebkit/", "amiga", "morphos", "macos", "mac ", "win7", "win8",
-    "win10", "win11", "up.browser", "roku", "fban/", "mozacfetch", "microsoft office",
-    "googleapp/", "htc",
+    "opera/",
+    "windows",
+    "win32",
+    "win64",
+    "macintosh",
+    "mac os",
+    "mac_powerpc",
+    "osx",
+    "darwin",
+    "cfnetwork",
+    "iphone",
+    "ipad",
+    "ipod",
+    "ios",
+    "linux",
+    "android",
+    "x11",
+    "cros",
+    "freebsd",
+    "openbsd",
+    "netbsd",
+    "sunos",
+    "amigaos",
+    "midp",
+    "cldc",
+    "symbian",
+    "series40",
+    "series60",
+    "blackberry",
+    "playstation",
+    "nintendo",
+    "tizen",
+    "kaios",
+    "webos",
+    "lynx/",
+    "dalvik/",
+    "applewebkit/",
+    "amiga",
+    "morphos",
+    "macos",
+    "mac ",
+    "win7",
+    "win8",
+    "win10",
+    "win11",
+    "up.browser",
+    "roku",
+    "fban/",
+    "mozacfetch",
+    "microsoft office",
+    "googleapp/",
+    "htc",
+    "gecko/",
+    "trident/",
+    "msie",
+    "presto/",
+    "khtml/",
+    "beos",
+    "haiku",
+    "syllable",
+    "inferno",
+    "cygwin",
+    "win95",
+    "win98",
+    "winnt",
+    "s60",
+    "msoffice",
+    "ms-office",
 ];
+
+/// The `(…)` comment around `at` (from its `(` to its `)` or the end), if `at` is inside one.
+fn comment_around(ua: &[u8], at: usize) -> Option<(usize, usize)> {
+    let open = ua[..at].iter().rposition(|b| matches!(b, b'(' | b')'))?;
+    (ua[open] == b'(').then(|| {
+        let close = ua[at..]
+            .iter()
+            .position(|b| *b == b')')
+            .map_or(ua.len(), |c| at + c);
+        (open, close)
+    })
+}
+
+/// True when the URL or host name at `at` is a bare homepage: a host, at most a `/` after it,
+/// then the end of the header or of a comment item (`http://www.xbmc.org)`, `http://bsalsa.com/;`),
+/// not a page of a site (`https://top.mail.ru/passremind`).
+fn is_homepage(ua: &[u8], at: usize) -> bool {
+    let mut i = at;
+    if let Some(p) = ua[at..].windows(3).position(|w| w == b"://") {
+        if p < 6 {
+            i = at + p + 3;
+        }
+    }
+    while i < ua.len() && (ua[i].is_ascii_alphanumeric() || matches!(ua[i], b'.' | b'-' | b':')) {
+        i += 1;
+    }
+    if ua.get(i) == Some(&b'/') {
+        i += 1;
+    }
+    ua.get(i)
+        .is_none_or(|b| matches!(b, b')' | b';' | b' ' | b','))
+}
+
+/// Start offsets of the platform words seen so far; counts overflow as "everywhere".
+struct PlatformHits {
+    starts: [u32; 16],
+    len: usize,
+    overflow: bool,
+}
+
+impl PlatformHits {
+    fn push(&mut self, start: usize) {
+        if self.len < self.starts.len() {
+            self.starts[self.len] = start as u32;
+            self.len += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.len > 0
+    }
+
+    fn within(&self, (from, to): (usize, usize)) -> bool {
+        self.overflow
+            || self.starts[..self.len]
+                .iter()
+                .any(|s| (from..to).contains(&(*s as usize)))
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Owner {
-    Agent { id: AgentId, priority: i8 },
+    Agent {
+        id: AgentId,
+        priority: i8,
+    },
     Marker(u16),
     Platform,
+    /// `compatible`: see [`COMPATIBLE_WITHOUT_PLATFORM`].
+    Compatible,
 }
 
 #[derive(Clone)]
@@ -262,6 +877,13 @@ impl UaMatcher {
                 position: Position::Anywhere,
             });
         }
+        texts.push(b"compatible");
+        patterns.push(PatternInfo {
+            owner: Owner::Compatible,
+            exact: None,
+            boundary: Boundary::Word,
+            position: Position::Anywhere,
+        });
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -282,7 +904,14 @@ impl UaMatcher {
         // (priority, length, -start) of the best agent match so far.
         let mut best: Option<(i8, usize, usize, AgentId)> = None;
         let mut marker: Option<&'static str> = None;
-        let mut platform = false;
+        let mut platforms = PlatformHits {
+            starts: [0; 16],
+            len: 0,
+            overflow: false,
+        };
+        // A URL marker and a `compatible` word wait for the platform words of their comment.
+        let mut url: Option<(usize, &'static str)> = None;
+        let mut compatible: Option<usize> = None;
         for m in self.automaton.find_overlapping_iter(ua) {
             let info = &self.patterns[m.pattern().as_usize()];
             let (start, end) = (m.start(), m.end());
@@ -298,7 +927,17 @@ impl UaMatcher {
                 continue;
             }
             match info.owner {
-                Owner::Platform => platform = true,
+                Owner::Platform => {
+                    let versioned = ua[end - 1] != b'/'
+                        || ua.get(end).is_some_and(u8::is_ascii_digit)
+                        || ua[start..end].eq_ignore_ascii_case(b"fban/");
+                    if versioned {
+                        platforms.push(start);
+                    }
+                }
+                Owner::Compatible => {
+                    compatible.get_or_insert(start);
+                }
                 Owner::Agent { .. } if after_like(ua, start) => {}
                 Owner::Agent { id, priority } => {
                     let len = end - start;
@@ -322,17 +961,41 @@ impl UaMatcher {
                                 .iter()
                                 .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
                         {
-                            marker = Some(mk.text);
+                            if matches!(mk.rule, Url | Domain) {
+                                url.get_or_insert((start, mk.text));
+                            } else {
+                                marker = Some(mk.text);
+                            }
                         }
                     }
                 }
             }
         }
-        match (best, marker) {
-            (Some((_, _, _, id)), _) => UaMatch::Agent(id),
-            (None, Some(text)) => UaMatch::UnknownBot(text),
-            (None, None) if platform => UaMatch::Browser,
-            (None, None) => UaMatch::UnknownBot(NO_PLATFORM),
+        if let Some((_, _, _, id)) = best {
+            return UaMatch::Agent(id);
         }
+        if let Some(text) = marker {
+            return UaMatch::UnknownBot(text);
+        }
+        if let Some((at, text)) = url {
+            let homepage_beside_platform = comment_around(ua, at)
+                .is_some_and(|comment| platforms.within(comment) && is_homepage(ua, at));
+            if !homepage_beside_platform {
+                return UaMatch::UnknownBot(text);
+            }
+        }
+        if !platforms.any() {
+            return UaMatch::UnknownBot(NO_PLATFORM);
+        }
+        if let Some(at) = compatible {
+            let comment = comment_around(ua, at).unwrap_or((0, ua.len()));
+            if !platforms.within(comment) {
+                return UaMatch::UnknownBot(COMPATIBLE_WITHOUT_PLATFORM);
+            }
+        }
+        if !ua.iter().any(u8::is_ascii_digit) {
+            return UaMatch::UnknownBot(NO_VERSION);
+        }
+        UaMatch::Browser
     }
 }

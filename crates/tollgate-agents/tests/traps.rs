@@ -55,7 +55,10 @@ fn ccbot_with_its_faq_url_is_ccbot() {
 fn facebookexternalhit_is_a_link_preview_not_ai_training() {
     let (name, class) =
         classify("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)");
-    assert_eq!((name.as_str(), class), ("facebookexternalhit", Class::Preview));
+    assert_eq!(
+        (name.as_str(), class),
+        ("facebookexternalhit", Class::Preview)
+    );
 }
 
 #[test]
