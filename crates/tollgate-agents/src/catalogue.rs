@@ -352,7 +352,9 @@ fn parse_file(
         if !a.robots_only && patterns.is_empty() {
             return Err(err(
                 name_at,
-                format!("agent `{name}` has no User-Agent pattern (add `ua` or set robots_only = true)"),
+                format!(
+                    "agent `{name}` has no User-Agent pattern (add `ua` or set robots_only = true)"
+                ),
             ));
         }
         for p in &patterns {
@@ -458,10 +460,12 @@ mod tests {
         assert_eq!(c.agents().len(), 2);
         let b_agent = c.agent(c.by_name("B").unwrap());
         assert_eq!((b_agent.file.as_str(), b_agent.line), ("b.toml", 3));
-        let dup_name = "[[agent]]\nname = \"A\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"baz\"]\n";
+        let dup_name =
+            "[[agent]]\nname = \"A\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"baz\"]\n";
         let e = Catalogue::parse_many(&[("a.toml", a), ("b.toml", dup_name)]).unwrap_err();
         assert_eq!(e.to_string(), "b.toml:2: duplicate agent name `A`");
-        let dup_pattern = "[[agent]]\nname = \"C\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"FOO\"]\n";
+        let dup_pattern =
+            "[[agent]]\nname = \"C\"\noperator = \"o\"\nclass = \"tool\"\nua = [\"FOO\"]\n";
         let e = Catalogue::parse_many(&[("a.toml", a), ("b.toml", dup_pattern)]).unwrap_err();
         assert_eq!(
             e.to_string(),

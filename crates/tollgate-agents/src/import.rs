@@ -320,7 +320,10 @@ mod tests {
             .filter_map(|a| a.upstream.as_ref())
             .map(|u| u.keys.len())
             .sum();
-        assert_eq!(covered, 166, "every robots.json key belongs to exactly one agent");
+        assert_eq!(
+            covered, 166,
+            "every robots.json key belongs to exactly one agent"
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Put tollgate in front of a site: classify, decide and act on every request.
+    Serve(cmd::serve::ServeArgs),
+    /// Validate a config file; prints each error with file:line.
+    Check(cmd::serve::CheckArgs),
     /// Report who crawled you, from access logs: per agent, operator and class.
     Scan(cmd::scan::ScanArgs),
     /// Published crawler IP ranges: show the loaded sources, or fetch fresh copies.
@@ -32,6 +36,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(a) => cmd::serve::serve(a),
+        Command::Check(a) => cmd::serve::check(a),
         Command::Scan(a) => cmd::scan::run(a),
         Command::Ranges(c) => cmd::ranges::run(c),
         Command::Catalogue(c) => cmd::catalogue::run(c),

@@ -3,3 +3,4 @@
 pub mod catalogue;
 pub mod ranges;
 pub mod scan;
+pub mod serve;

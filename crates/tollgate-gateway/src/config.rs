@@ -1,0 +1,350 @@
+//! `tollgate.toml`: the `[server]` table (this crate), `[policy]` + `[[rule]]` (tollgate-policy)
+//! and `[signals]` (tollgate-signals). Errors name file and line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use tollgate_agents::Catalogue;
+use tollgate_policy::Policy;
+
+/// Where allowed requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// An HTTP origin, e.g. `http://127.0.0.1:8081` (scheme, host and port only).
+    Http(http::Uri),
+    /// An HTTP origin on a Unix socket: `unix:/run/app.sock`.
+    Unix(PathBuf),
+    /// Static files served by tollgate itself: `dir:examples/site`.
+    Dir(PathBuf),
+}
+
+impl Origin {
+    /// Parses `http://host:port`, `unix:/path` or `dir:path`.
+    pub fn parse(s: &str) -> Result<Origin, String> {
+        if let Some(p) = s.strip_prefix("dir:") {
+            return Ok(Origin::Dir(PathBuf::from(p)));
+        }
+        if let Some(p) = s.strip_prefix("unix:") {
+            return Ok(Origin::Unix(PathBuf::from(p)));
+        }
+        let uri: http::Uri = s.parse().map_err(|e| format!("origin `{s}`: {e}"))?;
+        match (uri.scheme_str(), uri.authority(), uri.path()) {
+            (Some("http"), Some(_), "/" | "") if uri.query().is_none() => Ok(Origin::Http(uri)),
+            (Some("https"), _, _) => Err(format!(
+                "origin `{s}`: https origins are not supported yet; put tollgate next to the origin on plain HTTP or a Unix socket"
+            )),
+            _ => Err(format!(
+                "origin `{s}`: expected http://host:port (no path), unix:/path/to.sock or dir:path"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Http(u) => write!(f, "{u}"),
+            Origin::Unix(p) => write!(f, "unix:{}", p.display()),
+            Origin::Dir(p) => write!(f, "dir:{}", p.display()),
+        }
+    }
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin listener (keep it private).
+    pub listen: SocketAddr,
+    /// Bearer token required for everything but `/healthz`. Empty = read `$TOLLGATE_ADMIN_TOKEN`.
+    #[serde(default)]
+    pub token: String,
+}
+
+/// The tarpit's global budget.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TarpitConfig {
+    /// Kill switch: `false` answers tarpit decisions with an immediate 429 instead.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Connections held at once; beyond it, tarpit decisions get an immediate 429.
+    #[serde(default = "default_tarpit_concurrency")]
+    pub max_concurrent: usize,
+    /// Bytes sent per second to each tarpitted client.
+    #[serde(default = "default_tarpit_bps")]
+    pub bytes_per_second: u32,
+    /// How long one tarpitted response lasts, seconds.
+    #[serde(default = "default_tarpit_secs")]
+    pub duration_secs: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_tarpit_concurrency() -> usize {
+    64
+}
+fn default_tarpit_bps() -> u32 {
+    8
+}
+fn default_tarpit_secs() -> u64 {
+    30
+}
+
+impl Default for TarpitConfig {
+    fn default() -> Self {
+        TarpitConfig {
+            enabled: true,
+            max_concurrent: default_tarpit_concurrency(),
+            bytes_per_second: default_tarpit_bps(),
+            duration_secs: default_tarpit_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerDoc {
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    origin: String,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default = "default_connect_ms")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_upstream_secs")]
+    upstream_timeout_secs: u64,
+    #[serde(default)]
+    terms_url: Option<String>,
+    #[serde(default)]
+    admin: Option<AdminConfig>,
+    #[serde(default)]
+    tarpit: TarpitConfig,
+    #[serde(default)]
+    log_json: bool,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_connect_ms() -> u64 {
+    2_000
+}
+fn default_upstream_secs() -> u64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+struct FileDoc {
+    server: Option<ServerDoc>,
+}
+
+/// The `[server]` table, validated.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// Where allowed requests go.
+    pub origin: Origin,
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer in front of tollgate).
+    pub trusted_proxies: Vec<IpNet>,
+    /// TCP connect timeout to the origin, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Time to wait for the origin's response head, seconds.
+    pub upstream_timeout_secs: u64,
+    /// Linked from every refusal.
+    pub terms_url: Option<String>,
+    /// Admin listener, if any.
+    pub admin: Option<AdminConfig>,
+    /// Tarpit budget.
+    pub tarpit: TarpitConfig,
+    /// One JSON object per log line instead of text.
+    pub log_json: bool,
+}
+
+/// Everything `serve` needs from the config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `[server]` table.
+    pub server: ServerConfig,
+    /// `[policy]` and `[[rule]]`.
+    pub policy: Policy,
+}
+
+/// A config error: file, line, message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ConfigError {
+    /// File.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+const TOP_LEVEL: [&str; 4] = ["server", "policy", "rule", "signals"];
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// Parses and validates a whole `tollgate.toml`.
+    pub fn parse(file: &str, src: &str, catalogue: &Catalogue) -> Result<Config, ConfigError> {
+        let err = |offset: usize, message: String| ConfigError {
+            file: file.to_string(),
+            line: line_of(src, offset),
+            message,
+        };
+        // Unknown top-level tables are typos, not extensions.
+        let raw: toml::Table = toml::from_str(src).map_err(|e| {
+            err(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().to_string(),
+            )
+        })?;
+        for key in raw.keys() {
+            if !TOP_LEVEL.contains(&key.as_str()) {
+                let at = src.find(key.as_str()).unwrap_or(0);
+                return Err(err(
+                    at,
+                    format!(
+                        "unknown table `{key}` (expected one of: server, policy, rule, signals)"
+                    ),
+                ));
+            }
+        }
+        let doc: FileDoc = toml::from_str(src).map_err(|e| {
+            err(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().to_string(),
+            )
+        })?;
+        let server_at = src.find("[server]").unwrap_or(0);
+        let s = doc
+            .server
+            .ok_or_else(|| err(0, "missing [server] table (needs at least `origin`)".into()))?;
+        let origin = Origin::parse(&s.origin).map_err(|m| err(server_at, m))?;
+        let mut trusted = Vec::new();
+        for p in &s.trusted_proxies {
+            let net: IpNet = p
+                .parse()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    err(
+                        server_at,
+                        format!("trusted_proxies: `{p}` is not an address or prefix"),
+                    )
+                })?;
+            trusted.push(net);
+        }
+        let policy = Policy::parse(file, src, catalogue).map_err(|e| ConfigError {
+            file: e.file,
+            line: e.line,
+            message: e.message,
+        })?;
+        Ok(Config {
+            server: ServerConfig {
+                listen: s.listen,
+                origin,
+                trusted_proxies: trusted,
+                connect_timeout_ms: s.connect_timeout_ms,
+                upstream_timeout_secs: s.upstream_timeout_secs,
+                terms_url: s.terms_url,
+                admin: s.admin,
+                tarpit: s.tarpit,
+                log_json: s.log_json,
+            },
+            policy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat() -> Catalogue {
+        Catalogue::embedded().unwrap()
+    }
+
+    #[test]
+    fn origins_parse() {
+        assert_eq!(
+            Origin::parse("dir:examples/site"),
+            Ok(Origin::Dir("examples/site".into()))
+        );
+        assert_eq!(
+            Origin::parse("unix:/run/a.sock"),
+            Ok(Origin::Unix("/run/a.sock".into()))
+        );
+        assert!(matches!(
+            Origin::parse("http://127.0.0.1:8081"),
+            Ok(Origin::Http(_))
+        ));
+        assert!(Origin::parse("http://127.0.0.1:8081/app").is_err());
+        assert!(Origin::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn config_errors_name_the_line() {
+        let e = Config::parse("t.toml", "[server]\norigin = \"ftp://x\"\n", &cat()).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("expected http://host:port"), "{e}");
+        let e = Config::parse(
+            "t.toml",
+            "[server]\norigin = \"dir:.\"\nlisten = \"nope\"\n",
+            &cat(),
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let e = Config::parse(
+            "t.toml",
+            "[server]\norigin = \"dir:.\"\n\n[sever]\nx = 1\n",
+            &cat(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:4: unknown table `sever` (expected one of: server, policy, rule, signals)"
+        );
+        let e = Config::parse(
+            "t.toml",
+            "[server]\norigin = \"dir:.\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            &cat(),
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("`10.0.0.0/33` is not an address or prefix"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn policy_errors_come_through_with_their_line() {
+        let e = Config::parse(
+            "t.toml",
+            "[server]\norigin = \"dir:.\"\n\n[[rule]]\nname = \"x\"\naction = \"charge\"\n",
+            &cat(),
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let src = include_str!("../../../examples/tollgate.toml");
+        let c = Config::parse("examples/tollgate.toml", src, &cat()).unwrap();
+        assert_eq!(c.server.origin, Origin::Dir("examples/site".into()));
+        assert!(!c.policy.rules().is_empty());
+    }
+}

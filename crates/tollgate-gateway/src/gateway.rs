@@ -1,0 +1,509 @@
+//! The request path, as named phases (Pingora style): `facts` → `classify` → `decide` → `record`
+//! → `act`. Classification and the decision are the pure cores shared with `scan`.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{HeaderValue, HOST, USER_AGENT};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tollgate_agents::verify::{Client, RequestFacts};
+use tollgate_agents::Classifier;
+use tollgate_policy::{Action, Decision, Headers};
+
+use crate::config::Config;
+use crate::forwarding::{canonical, client_addr, is_trusted, set_forwarding, strip_hop_by_hop};
+use crate::limiter::{BucketKey, Limiter};
+use crate::origin::{Upstream, UpstreamError};
+use crate::respond::{answer_kind, full, refusal, AnswerKind, Body, Refusal};
+
+/// Recent decisions kept for `/api/decisions`.
+pub const RECENT_DECISIONS: usize = 1_000;
+
+/// Everything that a reload replaces at once.
+pub struct Live {
+    /// The parsed config (server + policy).
+    pub config: Config,
+    /// The origin client.
+    pub upstream: Upstream,
+}
+
+/// One decision, as `/api/decisions` and the decision log show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRecord {
+    /// Unix seconds.
+    pub time: i64,
+    /// Client address.
+    pub client: String,
+    /// Method.
+    pub method: String,
+    /// Path as requested (no query).
+    pub path: String,
+    /// Catalogue agent, if any.
+    pub agent: Option<String>,
+    /// Class.
+    pub class: &'static str,
+    /// `verified(ip-range)`, `unverified`, `spoofed`, …
+    pub verification: String,
+    /// Action taken (`allow`, `deny`, `charge(USD 0.002)`, …).
+    pub action: String,
+    /// Deciding rule or reason.
+    pub rule: String,
+    /// Shadow rules that matched.
+    pub shadow: Vec<String>,
+}
+
+/// The gateway: live config, shared state, and the request handler.
+pub struct Gateway {
+    live: ArcSwap<Live>,
+    classifier: Arc<Classifier>,
+    limiter: Limiter,
+    tarpit: Arc<Semaphore>,
+    recent: Mutex<VecDeque<DecisionRecord>>,
+    forward_auth: bool,
+    config_path: Option<PathBuf>,
+}
+
+struct HeaderView<'a>(&'a HeaderMap);
+
+impl Headers for HeaderView<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The original request, as seen by the gateway or (forward-auth) reported by the proxy.
+struct Original {
+    method: String,
+    target: String,
+    host: Option<String>,
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl Gateway {
+    /// A gateway for `config`. `config_path` is re-read on [`Gateway::reload`].
+    pub fn new(
+        config: Config,
+        classifier: Arc<Classifier>,
+        forward_auth: bool,
+        config_path: Option<PathBuf>,
+    ) -> Gateway {
+        let s = &config.server;
+        let upstream = Upstream::new(
+            &s.origin,
+            Duration::from_millis(s.connect_timeout_ms),
+            Duration::from_secs(s.upstream_timeout_secs),
+        );
+        let tarpit = Arc::new(Semaphore::new(s.tarpit.max_concurrent));
+        Gateway {
+            live: ArcSwap::from_pointee(Live { config, upstream }),
+            classifier,
+            limiter: Limiter::default(),
+            tarpit,
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_DECISIONS)),
+            forward_auth,
+            config_path,
+        }
+    }
+
+    /// The live config.
+    pub fn live(&self) -> arc_swap::Guard<Arc<Live>> {
+        self.live.load()
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// Re-reads the config file and swaps it in atomically; on any error the old config stays
+    /// and the error (with file:line) is returned.
+    pub fn reload(&self) -> Result<(), String> {
+        let path = self
+            .config_path
+            .as_ref()
+            .ok_or("no config file to reload (serving the embedded example)")?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config = Config::parse(
+            &path.display().to_string(),
+            &text,
+            self.classifier.catalogue(),
+        )
+        .map_err(|e| e.to_string())?;
+        let s = &config.server;
+        let upstream = Upstream::new(
+            &s.origin,
+            Duration::from_millis(s.connect_timeout_ms),
+            Duration::from_secs(s.upstream_timeout_secs),
+        );
+        self.live.store(Arc::new(Live { config, upstream }));
+        Ok(())
+    }
+
+    /// Recent decisions, newest last.
+    pub fn recent_decisions(&self) -> Vec<DecisionRecord> {
+        match self.recent.lock() {
+            Ok(r) => r.iter().cloned().collect(),
+            Err(p) => p.into_inner().iter().cloned().collect(),
+        }
+    }
+
+    /// Token buckets held.
+    pub fn limiter_buckets(&self) -> u64 {
+        self.limiter.len()
+    }
+
+    fn original(&self, req: &Request<Incoming>, trusted_peer: bool) -> Original {
+        let h = req.headers();
+        if self.forward_auth && trusted_peer {
+            let method = header_str(h, "x-forwarded-method")
+                .or_else(|| header_str(h, "x-original-method"))
+                .unwrap_or("GET");
+            let target = header_str(h, "x-forwarded-uri")
+                .or_else(|| header_str(h, "x-original-uri"))
+                .unwrap_or("/");
+            let host = header_str(h, "x-forwarded-host").or_else(|| header_str(h, "host"));
+            return Original {
+                method: method.to_string(),
+                target: target.to_string(),
+                host: host.map(str::to_string),
+            };
+        }
+        Original {
+            method: req.method().as_str().to_string(),
+            target: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into()),
+            host: header_str(h, "host").map(str::to_string),
+        }
+    }
+
+    /// Handles one request (the hyper service function).
+    pub async fn handle(
+        self: Arc<Self>,
+        peer: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
+        let live = self.live.load_full();
+        let server = &live.config.server;
+        // Phase 1: facts.
+        let peer_ip = canonical(peer.ip());
+        let trusted_peer = is_trusted(peer_ip, &server.trusted_proxies);
+        let client_ip = client_addr(peer_ip, req.headers(), &server.trusted_proxies);
+        let orig = self.original(&req, trusted_peer);
+        let (path, query) = match orig.target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (orig.target.as_str(), None),
+        };
+        let ua = req
+            .headers()
+            .get(USER_AGENT)
+            .map(HeaderValue::as_bytes)
+            .unwrap_or(b"");
+        let facts = RequestFacts {
+            client_ip: Some(client_ip),
+            method: &orig.method,
+            host: orig.host.as_deref(),
+            path,
+            query,
+            user_agent: ua,
+            time: Some(unix_now()),
+        };
+        // Phase 2: classify (pure) and decide (pure).
+        let client = self.classifier.classify(&facts);
+        let decision = live.config.policy.decide(
+            self.classifier.catalogue(),
+            &facts,
+            &client,
+            &HeaderView(req.headers()),
+        );
+        // Phase 3: record.
+        let record = self.record(&live, &facts, &client, &decision, client_ip);
+        // Phase 4: act.
+        let kind = answer_kind(client.class, req.headers());
+        let resp = self
+            .act(
+                &live,
+                req,
+                peer_ip,
+                client_ip,
+                trusted_peer,
+                &client,
+                &decision,
+                &record,
+                kind,
+            )
+            .await;
+        Ok(resp)
+    }
+
+    fn record(
+        &self,
+        live: &Live,
+        facts: &RequestFacts<'_>,
+        client: &Client,
+        d: &Decision,
+        ip: IpAddr,
+    ) -> DecisionRecord {
+        let policy = &live.config.policy;
+        let agent = client
+            .agent
+            .map(|id| self.classifier.catalogue().agent(id).name.clone());
+        let rec = DecisionRecord {
+            time: facts.time.unwrap_or(0),
+            client: ip.to_string(),
+            method: facts.method.to_string(),
+            path: facts.path.to_string(),
+            agent,
+            class: client.class.as_str(),
+            verification: client.verification.to_string(),
+            action: d.action.to_string(),
+            rule: policy.rule_name(d).to_string(),
+            shadow: d
+                .shadowed
+                .iter()
+                .map(|&i| policy.rules()[i].name.clone())
+                .collect(),
+        };
+        let agent_label = rec.agent.clone().unwrap_or_else(|| "-".into());
+        metrics::counter!(
+            "tollgate_requests_total",
+            "class" => rec.class,
+            "agent" => agent_label,
+            "action" => d.action.name(),
+            "rule" => rec.rule.clone()
+        )
+        .increment(1);
+        metrics::counter!("tollgate_verification_total", "outcome" => client.verification.outcome()).increment(1);
+        for s in &rec.shadow {
+            metrics::counter!("tollgate_shadow_matches_total", "rule" => s.clone()).increment(1);
+        }
+        tracing::info!(
+            target: "tollgate::decision",
+            client = %rec.client,
+            method = %rec.method,
+            path = %rec.path,
+            agent = rec.agent.as_deref().unwrap_or("-"),
+            class = rec.class,
+            verification = %rec.verification,
+            action = %rec.action,
+            rule = %rec.rule,
+            shadow = ?rec.shadow,
+            "decision"
+        );
+        let mut recent = match self.recent.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        if recent.len() >= RECENT_DECISIONS {
+            recent.pop_front();
+        }
+        recent.push_back(rec.clone());
+        rec
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &self,
+        live: &Live,
+        req: Request<Incoming>,
+        peer: IpAddr,
+        client_ip: IpAddr,
+        trusted_peer: bool,
+        client: &Client,
+        d: &Decision,
+        rec: &DecisionRecord,
+        kind: AnswerKind,
+    ) -> Response<Body> {
+        let server = &live.config.server;
+        let terms = server.terms_url.as_deref();
+        let who = match &rec.agent {
+            Some(a) => format!("{a} ({})", rec.class),
+            None => format!("this client ({})", rec.class),
+        };
+        match &d.action {
+            Action::Allow => self.pass(live, req, peer, client_ip, trusted_peer).await,
+            Action::Deny | Action::Challenge => refusal(
+                &Refusal {
+                    status: StatusCode::FORBIDDEN,
+                    code: "forbidden",
+                    message: format!("The site's policy does not allow {who} to fetch this page."),
+                    rule: Some(&rec.rule),
+                    terms,
+                    retry_after_secs: None,
+                    price: None,
+                },
+                kind,
+            ),
+            Action::Charge(price) => refusal(
+                &Refusal {
+                    status: StatusCode::PAYMENT_REQUIRED,
+                    code: "payment-required",
+                    message: format!("{who}: this site charges {price} per request. Identify with Web Bot Auth or an API key and send crawler-max-price to pay; see the terms for accounts."),
+                    rule: Some(&rec.rule),
+                    terms,
+                    retry_after_secs: None,
+                    price: Some(price.to_string()),
+                },
+                kind,
+            ),
+            Action::Limit(spec) => {
+                let agent = client.agent.map(|a| a.0);
+                let operator = client.agent.map(|a| self.classifier.catalogue().agent(a).operator.as_str());
+                let key = BucketKey::new(d.rule.unwrap_or(usize::MAX), spec.key, client_ip, agent, operator);
+                match self.limiter.take(key, spec, Instant::now()) {
+                    Ok(()) => self.pass(live, req, peer, client_ip, trusted_peer).await,
+                    Err(wait) => refusal(
+                        &Refusal {
+                            status: StatusCode::TOO_MANY_REQUESTS,
+                            code: "rate-limited",
+                            message: format!("{who}: too many requests; retry later."),
+                            rule: Some(&rec.rule),
+                            terms,
+                            retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+                            price: None,
+                        },
+                        kind,
+                    ),
+                }
+            }
+            Action::Tarpit => self.tarpit(live, &who, &rec.rule, terms, kind),
+        }
+    }
+
+    async fn pass(
+        &self,
+        live: &Live,
+        mut req: Request<Incoming>,
+        peer: IpAddr,
+        client_ip: IpAddr,
+        trusted_peer: bool,
+    ) -> Response<Body> {
+        if self.forward_auth {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::OK;
+            return r;
+        }
+        let headers = req.headers_mut();
+        strip_hop_by_hop(headers);
+        set_forwarding(headers, peer, client_ip, trusted_peer);
+        if !headers.contains_key(HOST) {
+            if let Ok(v) = HeaderValue::from_str(live.upstream.name()) {
+                headers.insert(HOST, v);
+            }
+        }
+        let started = Instant::now();
+        match live.upstream.forward(req).await {
+            Ok(mut resp) => {
+                metrics::histogram!("tollgate_upstream_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                strip_hop_by_hop(resp.headers_mut());
+                resp
+            }
+            Err(e) => {
+                let status = match e {
+                    UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                    UpstreamError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
+                };
+                metrics::counter!("tollgate_upstream_errors_total", "status" => status.as_str().to_string()).increment(1);
+                tracing::warn!(target: "tollgate::upstream", error = %e, "origin failed");
+                refusal(
+                    &Refusal {
+                        status,
+                        code: if status == StatusCode::BAD_GATEWAY {
+                            "bad-gateway"
+                        } else {
+                            "gateway-timeout"
+                        },
+                        message: format!("tollgate: {e}"),
+                        rule: None,
+                        terms: None,
+                        retry_after_secs: None,
+                        price: None,
+                    },
+                    AnswerKind::Text,
+                )
+            }
+        }
+    }
+
+    fn tarpit(
+        &self,
+        live: &Live,
+        who: &str,
+        rule: &str,
+        terms: Option<&str>,
+        kind: AnswerKind,
+    ) -> Response<Body> {
+        let cfg = &live.config.server.tarpit;
+        let permit = if cfg.enabled {
+            Arc::clone(&self.tarpit).try_acquire_owned().ok()
+        } else {
+            None
+        };
+        let Some(permit) = permit else {
+            return refusal(
+                &Refusal {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "rate-limited",
+                    message: format!("{who}: too many requests; retry later."),
+                    rule: Some(rule),
+                    terms,
+                    retry_after_secs: Some(cfg.duration_secs.max(1)),
+                    price: None,
+                },
+                kind,
+            );
+        };
+        metrics::gauge!("tollgate_tarpit_active").increment(1.0);
+        let bps = cfg.bytes_per_second.max(1) as usize;
+        let secs = cfg.duration_secs;
+        let (tx, rx) = tokio::sync::mpsc::channel::<
+            Result<hyper::body::Frame<Bytes>, crate::respond::BoxError>,
+        >(1);
+        // Hold the permit for the life of the trickle: the permit is moved into the task.
+        let held = permit;
+        tokio::spawn(async move {
+            let _held = held;
+            for _ in 0..secs {
+                if tx
+                    .send(Ok(hyper::body::Frame::data(Bytes::from(vec![b' '; bps]))))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            metrics::gauge!("tollgate_tarpit_active").decrement(1.0);
+        });
+        let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let mut r = Response::new(body.boxed_unsync());
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain"),
+        );
+        r
+    }
+}

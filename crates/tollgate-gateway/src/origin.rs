@@ -1,0 +1,185 @@
+//! The origin: a pooled HTTP/1.1 client to `http://host:port` or a Unix socket, or static files
+//! (`dir:`). Bodies stream both ways; nothing is buffered.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery};
+use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+use crate::config::Origin;
+use crate::respond::{Body, BoxError};
+
+/// Why the origin gave no response.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Connection refused, reset, DNS, …
+    #[error("the origin {origin} did not answer: {source}")]
+    Unreachable {
+        /// The origin.
+        origin: String,
+        /// Cause.
+        source: BoxError,
+    },
+    /// No response head within the configured time.
+    #[error("the origin {origin} did not answer within {secs} s")]
+    Timeout {
+        /// The origin.
+        origin: String,
+        /// The limit.
+        secs: u64,
+    },
+}
+
+enum Kind {
+    Http {
+        client: Client<HttpConnector, Incoming>,
+        authority: Authority,
+    },
+    Unix {
+        client: Client<hyperlocal::UnixConnector, Incoming>,
+        path: PathBuf,
+    },
+    Dir {
+        root: PathBuf,
+        files: ServeDir,
+    },
+}
+
+/// A configured origin.
+pub struct Upstream {
+    kind: Kind,
+    timeout: Duration,
+    name: String,
+}
+
+fn path_and_query(uri: &Uri) -> PathAndQuery {
+    uri.path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"))
+}
+
+impl Upstream {
+    /// Builds the client for `origin`. `connect_timeout` bounds TCP connects; `timeout` bounds
+    /// the wait for the response head.
+    pub fn new(origin: &Origin, connect_timeout: Duration, timeout: Duration) -> Upstream {
+        let kind = match origin {
+            Origin::Http(uri) => {
+                let mut conn = HttpConnector::new();
+                conn.set_connect_timeout(Some(connect_timeout));
+                conn.set_nodelay(true);
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .pool_max_idle_per_host(256)
+                    .build(conn);
+                let authority = uri
+                    .authority()
+                    .cloned()
+                    .unwrap_or_else(|| Authority::from_static("127.0.0.1"));
+                Kind::Http { client, authority }
+            }
+            Origin::Unix(path) => Kind::Unix {
+                client: Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector),
+                path: path.clone(),
+            },
+            Origin::Dir(root) => Kind::Dir {
+                root: root.clone(),
+                files: ServeDir::new(root).append_index_html_on_directories(true),
+            },
+        };
+        Upstream {
+            kind,
+            timeout,
+            name: origin.to_string(),
+        }
+    }
+
+    /// The origin's name for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends the (already header-cleaned) request to the origin. The request URI is replaced by
+    /// the origin's; only its path and query are kept, so an absolute-form target
+    /// (`GET http://elsewhere/`) can never send tollgate elsewhere.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let pq = path_and_query(req.uri());
+        match &self.kind {
+            Kind::Http { client, authority } => {
+                let uri = Uri::builder()
+                    .scheme("http")
+                    .authority(authority.clone())
+                    .path_and_query(pq)
+                    .build()
+                    .map_err(|e| self.unreachable(e))?;
+                *req.uri_mut() = uri;
+                *req.version_mut() = http::Version::HTTP_11;
+                let resp = tokio::time::timeout(self.timeout, client.request(req))
+                    .await
+                    .map_err(|_| self.timed_out())?
+                    .map_err(|e| self.unreachable(e))?;
+                Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+            }
+            Kind::Unix { client, path } => {
+                *req.uri_mut() = hyperlocal::Uri::new(path, pq.as_str()).into();
+                *req.version_mut() = http::Version::HTTP_11;
+                let resp = tokio::time::timeout(self.timeout, client.request(req))
+                    .await
+                    .map_err(|_| self.timed_out())?
+                    .map_err(|e| self.unreachable(e))?;
+                Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+            }
+            Kind::Dir { root, files } => {
+                if let Some(p) = feed_index(root, pq.path()) {
+                    let q = pq.query().map(|q| format!("?{q}")).unwrap_or_default();
+                    if let Ok(u) = format!("{p}{q}").parse::<Uri>() {
+                        *req.uri_mut() = u;
+                    }
+                } else {
+                    *req.uri_mut() = Uri::from(pq);
+                }
+                let resp = files
+                    .clone()
+                    .oneshot(req)
+                    .await
+                    .map_err(|e| self.unreachable(e))?;
+                Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+            }
+        }
+    }
+
+    fn unreachable(&self, e: impl Into<BoxError>) -> UpstreamError {
+        UpstreamError::Unreachable {
+            origin: self.name.clone(),
+            source: e.into(),
+        }
+    }
+
+    fn timed_out(&self) -> UpstreamError {
+        UpstreamError::Timeout {
+            origin: self.name.clone(),
+            secs: self.timeout.as_secs(),
+        }
+    }
+}
+
+/// For `dir:` origins: a directory without `index.html` but with `index.xml` (a feed) serves the
+/// feed, so `/feed/` works as it does on a typical site.
+fn feed_index(root: &Path, path: &str) -> Option<String> {
+    if !path.ends_with('/') || path.contains("..") {
+        return None;
+    }
+    let dir = root.join(path.trim_start_matches('/'));
+    (!dir.join("index.html").exists() && dir.join("index.xml").is_file())
+        .then(|| format!("{path}index.xml"))
+}

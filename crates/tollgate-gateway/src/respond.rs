@@ -1,0 +1,233 @@
+//! Answers tollgate gives itself (DESIGN.md invariant 4): machine clients get machine answers
+//! (`text/plain` or JSON, with the status, the rule, a link to the terms and `Retry-After` where it
+//! applies); only browsers navigating get a short HTML page.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tollgate_agents::Class;
+
+/// Error type of response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The one response body type of the gateway (origin bodies stream through it unbuffered).
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body from bytes.
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// How the client wants its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// A browser navigating: a short HTML page.
+    Html,
+    /// A client that asked for JSON.
+    Json,
+    /// Everyone else: plain text.
+    Text,
+}
+
+/// HTML only for browsers navigating (`Sec-Fetch-Mode: navigate`, or `Accept: text/html` without
+/// Sec-Fetch headers); JSON when `Accept` names `application/json`; plain text otherwise.
+pub fn answer_kind(class: Class, headers: &HeaderMap) -> AnswerKind {
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("application/json") {
+        return AnswerKind::Json;
+    }
+    if class == Class::Browser {
+        let navigate = match headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+            Some(mode) => mode == "navigate",
+            None => accept.contains("text/html"),
+        };
+        if navigate {
+            return AnswerKind::Html;
+        }
+    }
+    AnswerKind::Text
+}
+
+/// What a refusal says.
+#[derive(Debug, Clone)]
+pub struct Refusal<'a> {
+    /// Status code: 402, 403, 429, 502, 503.
+    pub status: StatusCode,
+    /// Short machine code: `forbidden`, `payment-required`, `rate-limited`, `bad-gateway`.
+    pub code: &'static str,
+    /// One sentence for people.
+    pub message: String,
+    /// The deciding rule.
+    pub rule: Option<&'a str>,
+    /// Link to the site's terms.
+    pub terms: Option<&'a str>,
+    /// Seconds, for 429/503.
+    pub retry_after_secs: Option<u64>,
+    /// For 402: the quoted price (`USD 0.002`).
+    pub price: Option<String>,
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Builds the response for a refusal in the client's preferred kind.
+pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
+    let (ctype, body) = match kind {
+        AnswerKind::Json => {
+            let mut o = serde_json::json!({
+                "status": r.status.as_u16(),
+                "error": r.code,
+                "message": r.message,
+            });
+            if let Some(rule) = r.rule {
+                o["rule"] = rule.into();
+            }
+            if let Some(t) = r.terms {
+                o["terms"] = t.into();
+            }
+            if let Some(s) = r.retry_after_secs {
+                o["retry_after_secs"] = s.into();
+            }
+            if let Some(p) = &r.price {
+                o["price"] = p.clone().into();
+            }
+            ("application/json", format!("{o}\n"))
+        }
+        AnswerKind::Text => {
+            let mut t = format!(
+                "{} {}\n{}\n",
+                r.status.as_u16(),
+                r.status.canonical_reason().unwrap_or(""),
+                r.message
+            );
+            if let Some(p) = &r.price {
+                t.push_str(&format!("price: {p} per request\n"));
+            }
+            if let Some(rule) = r.rule {
+                t.push_str(&format!("rule: {rule}\n"));
+            }
+            if let Some(terms) = r.terms {
+                t.push_str(&format!("terms: {terms}\n"));
+            }
+            ("text/plain; charset=utf-8", t)
+        }
+        AnswerKind::Html => {
+            let terms = r
+                .terms
+                .map(|t| format!("<p><a href=\"{0}\">{0}</a></p>", html_escape(t)))
+                .unwrap_or_default();
+            (
+                "text/html; charset=utf-8",
+                format!(
+                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0} {1}</title></head><body><h1>{1}</h1><p>{2}</p>{3}</body></html>\n",
+                    r.status.as_u16(),
+                    html_escape(r.status.canonical_reason().unwrap_or("")),
+                    html_escape(&r.message),
+                    terms
+                ),
+            )
+        }
+    };
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = r.status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(s) = r.retry_after_secs {
+        h.insert(RETRY_AFTER, HeaderValue::from(s));
+    }
+    if let Some(p) = &r.price {
+        if let Ok(v) = HeaderValue::from_str(p) {
+            h.insert("crawler-price", v);
+        }
+    }
+    if let Some(t) = r.terms {
+        if let Ok(v) = HeaderValue::from_str(&format!("<{t}>; rel=\"terms-of-service\"")) {
+            h.insert(http::header::LINK, v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn only_navigating_browsers_get_html() {
+        let nav = hm(&[
+            ("accept", "text/html,application/xhtml+xml"),
+            ("sec-fetch-mode", "navigate"),
+        ]);
+        assert_eq!(answer_kind(Class::Browser, &nav), AnswerKind::Html);
+        assert_eq!(answer_kind(Class::AiTraining, &nav), AnswerKind::Text);
+        let fetch = hm(&[("accept", "text/html"), ("sec-fetch-mode", "cors")]);
+        assert_eq!(answer_kind(Class::Browser, &fetch), AnswerKind::Text);
+        assert_eq!(
+            answer_kind(Class::Browser, &hm(&[("accept", "text/html")])),
+            AnswerKind::Html
+        );
+        assert_eq!(
+            answer_kind(Class::Tool, &hm(&[("accept", "application/json")])),
+            AnswerKind::Json
+        );
+        assert_eq!(answer_kind(Class::Tool, &hm(&[])), AnswerKind::Text);
+    }
+
+    #[test]
+    fn a_quote_carries_the_price_header_and_terms_link() {
+        let r = Refusal {
+            status: StatusCode::PAYMENT_REQUIRED,
+            code: "payment-required",
+            message: "AI training crawlers pay per request here.".into(),
+            rule: Some("charge-ai-training"),
+            terms: Some("https://example.org/terms"),
+            retry_after_secs: None,
+            price: Some("USD 0.002".into()),
+        };
+        let resp = refusal(&r, AnswerKind::Json);
+        assert_eq!(resp.status(), 402);
+        assert_eq!(resp.headers()["crawler-price"], "USD 0.002");
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        assert_eq!(
+            resp.headers()["link"],
+            "<https://example.org/terms>; rel=\"terms-of-service\""
+        );
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after() {
+        let r = Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate-limited",
+            message: "slow down".into(),
+            rule: None,
+            terms: None,
+            retry_after_secs: Some(3),
+            price: None,
+        };
+        let resp = refusal(&r, AnswerKind::Text);
+        assert_eq!(resp.headers()["retry-after"], "3");
+        assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    }
+}

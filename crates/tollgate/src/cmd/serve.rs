@@ -1,0 +1,244 @@
+//! `tollgate serve` and `tollgate check`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tollgate_gateway::admin::{self, AdminState};
+use tollgate_gateway::{Config, Gateway};
+
+/// The example config embedded in the binary (`examples/tollgate.toml`).
+pub const EXAMPLE_CONFIG: &str = include_str!("../../../../examples/tollgate.toml");
+
+/// Arguments of `tollgate serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Config file; default: the embedded examples/tollgate.toml (serves examples/site/ on
+    /// 127.0.0.1:8080).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Answer forward-auth subrequests (nginx auth_request, Traefik ForwardAuth, Caddy
+    /// forward_auth): 200 = pass, anything else is the response to show.
+    #[arg(long)]
+    pub forward_auth: bool,
+    /// Override `[server] listen`.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Reload the config when the file changes (checked every 2 s), as well as on SIGHUP.
+    #[arg(long)]
+    pub watch: bool,
+    /// Data directory with fetched IP ranges (see `tollgate ranges update`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Arguments of `tollgate check`.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Config file to validate.
+    pub config: PathBuf,
+}
+
+fn load(path: Option<&Path>, classifier: &tollgate_agents::Classifier) -> anyhow::Result<Config> {
+    let (name, text) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        ),
+        None => (
+            "examples/tollgate.toml (embedded)".to_string(),
+            EXAMPLE_CONFIG.to_string(),
+        ),
+    };
+    Ok(Config::parse(&name, &text, classifier.catalogue())?)
+}
+
+/// `tollgate check FILE`: prints `FILE: ok` or the error with file:line; exit 0 or 1.
+pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let classifier = crate::data::classifier(None, None)?;
+    match load(Some(&a.config), &classifier) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} rules, origin {})",
+                a.config.display(),
+                c.policy.rules().len(),
+                c.server.origin
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the gateway until Ctrl-C / SIGTERM.
+pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let dir = crate::data::data_dir(a.data_dir.as_deref());
+    let classifier = Arc::new(crate::data::classifier(None, dir.as_deref())?);
+    let mut config = load(a.config.as_deref(), &classifier)?;
+    if let Some(l) = a.listen {
+        config.server.listen = l;
+    }
+    if a.forward_auth && config.server.trusted_proxies.is_empty() {
+        // The proxy asking is the peer; by default trust it only on loopback.
+        config.server.trusted_proxies = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
+    }
+    init_logging(config.server.log_json);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run(a, config, classifier))
+}
+
+async fn run(
+    a: ServeArgs,
+    config: Config,
+    classifier: Arc<tollgate_agents::Classifier>,
+) -> anyhow::Result<ExitCode> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let listen = config.server.listen;
+    let admin_cfg = config.server.admin.clone();
+    let origin = config.server.origin.to_string();
+    if let tollgate_gateway::Origin::Dir(d) = &config.server.origin {
+        if !d.is_dir() {
+            anyhow::bail!(
+                "origin dir:{} does not exist (run from the repository root, or set [server] origin)",
+                d.display()
+            );
+        }
+    }
+    let gateway = Arc::new(Gateway::new(
+        config,
+        Arc::clone(&classifier),
+        a.forward_auth,
+        a.config.clone(),
+    ));
+    let listener = tollgate_gateway::server::bind(listen)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if let Some(admin) = admin_cfg {
+        let token = if admin.token.is_empty() {
+            std::env::var("TOLLGATE_ADMIN_TOKEN").unwrap_or_default()
+        } else {
+            admin.token.clone()
+        };
+        if token.is_empty() {
+            anyhow::bail!("[server.admin] needs a token (or $TOLLGATE_ADMIN_TOKEN)");
+        }
+        let state = AdminState {
+            gateway: Arc::clone(&gateway),
+            metrics,
+            token: token.into(),
+        };
+        let l = tollgate_gateway::server::bind(admin.listen)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        tracing::info!(target: "tollgate::server", admin = %admin.listen, "admin listener up");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, admin::router(state)).await {
+                tracing::error!(target: "tollgate::server", error = %e, "admin listener failed");
+            }
+        });
+    }
+    spawn_reloaders(&gateway, a.config.clone(), a.watch);
+    tracing::info!(
+        target: "tollgate::server",
+        listen = %listen,
+        origin = %origin,
+        mode = if a.forward_auth { "forward-auth" } else { "proxy" },
+        "tollgate serving"
+    );
+    eprintln!(
+        "tollgate: serving http://{listen}/ ({} → {origin}); Ctrl-C stops",
+        if a.forward_auth {
+            "forward-auth"
+        } else {
+            "proxy"
+        }
+    );
+    tollgate_gateway::server::serve(gateway, listener, shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn do_reload(g: &Gateway, why: &str) {
+    match g.reload() {
+        Ok(()) => tracing::info!(target: "tollgate::server", why, "config reloaded"),
+        Err(e) => {
+            tracing::error!(target: "tollgate::server", why, error = %e, "config rejected; the old one stays")
+        }
+    }
+}
+
+fn spawn_reloaders(gateway: &Arc<Gateway>, path: Option<PathBuf>, watch: bool) {
+    #[cfg(unix)]
+    {
+        let g = Arc::clone(gateway);
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                do_reload(&g, "SIGHUP");
+            }
+        });
+    }
+    if let (true, Some(p)) = (watch, path) {
+        let g = Arc::clone(gateway);
+        tokio::spawn(async move {
+            let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let mut last = mtime(&p);
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let now = mtime(&p);
+                if now != last {
+                    last = now;
+                    do_reload(&g, "file changed");
+                }
+            }
+        });
+    }
+}
