@@ -195,7 +195,9 @@ impl Gateway {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_else(|| "/".into()),
-            host: header_str(h, "host").map(str::to_string),
+            host: header_str(h, "host")
+                .map(str::to_string)
+                .or_else(|| req.uri().authority().map(|a| a.as_str().to_string())),
         }
     }
 
@@ -405,14 +407,17 @@ impl Gateway {
             *r.status_mut() = StatusCode::OK;
             return r;
         }
+        // HTTP/2 requests carry the host as :authority; the origin speaks HTTP/1.1 and needs Host.
+        let authority = req.uri().authority().map(|a| a.as_str().to_string());
         let headers = req.headers_mut();
-        strip_hop_by_hop(headers);
-        set_forwarding(headers, peer, client_ip, trusted_peer);
         if !headers.contains_key(HOST) {
-            if let Ok(v) = HeaderValue::from_str(live.upstream.name()) {
+            let host = authority.as_deref().unwrap_or(live.upstream.default_host());
+            if let Ok(v) = HeaderValue::from_str(host) {
                 headers.insert(HOST, v);
             }
         }
+        strip_hop_by_hop(headers);
+        set_forwarding(headers, peer, client_ip, trusted_peer);
         let started = Instant::now();
         match live.upstream.forward(req).await {
             Ok(mut resp) => {

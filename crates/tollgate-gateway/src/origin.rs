@@ -106,6 +106,15 @@ impl Upstream {
         &self.name
     }
 
+    /// The `Host` to send when the client sent none (HTTP/2 carries `:authority` instead, and
+    /// HTTP/1.0 may carry nothing): the origin's authority, or `localhost` for sockets and files.
+    pub fn default_host(&self) -> &str {
+        match &self.kind {
+            Kind::Http { authority, .. } => authority.as_str(),
+            _ => "localhost",
+        }
+    }
+
     /// Sends the (already header-cleaned) request to the origin. The request URI is replaced by
     /// the origin's; only its path and query are kept, so an absolute-form target
     /// (`GET http://elsewhere/`) can never send tollgate elsewhere.

@@ -1,0 +1,344 @@
+//! `tollgate serve` in front of a real nginx origin, with real User-Agents from the catalogue's
+//! corpora (issue #3, "Tests with real peers").
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod support;
+
+use std::path::Path;
+
+use support::*;
+
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:{port}"
+origin = "{origin}"
+trusted_proxies = ["127.0.0.1/32"]
+terms_url = "https://example.org/terms"
+
+[server.admin]
+listen = "127.0.0.1:{admin}"
+token = "t0ken"
+
+[policy]
+license_path = "/license.xml"
+
+[[rule]]
+name = "deny-spoofed"
+when = { verification = "spoofed" }
+action = "deny"
+
+[[rule]]
+name = "private"
+when = { path = ["/private", "/private/**"] }
+action = "deny"
+
+[[rule]]
+name = "allow-browsers"
+when = { class = "browser" }
+action = "allow"
+
+[[rule]]
+name = "allow-feeds"
+when = { class = ["feed", "preview", "search"] }
+action = "allow"
+
+[[rule]]
+name = "charge-ai-training"
+when = { class = "ai-training" }
+action = "charge"
+price = "USD 0.002"
+"#;
+
+const SERVER: &str = r#"
+server {
+  listen 127.0.0.1:{port};
+  root {root};
+  index index.html index.xml;
+  location / { try_files $uri $uri/ =404; }
+}
+"#;
+
+fn site(dir: &Path) {
+    std::fs::create_dir_all(dir.join("feed")).unwrap();
+    std::fs::create_dir_all(dir.join("private")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>home</title><p>Hello from nginx.</p>\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("feed/index.xml"), "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title></feed>\n").unwrap();
+    std::fs::write(dir.join("private/index.html"), "secret\n").unwrap();
+    std::fs::write(
+        dir.join("robots.txt"),
+        "User-agent: *\nDisallow: /private/\n",
+    )
+    .unwrap();
+}
+
+struct Setup {
+    nginx: Nginx,
+    tg: Tollgate,
+    _root: tempfile::TempDir,
+}
+
+fn setup() -> Option<Setup> {
+    let root = tempfile::tempdir().unwrap();
+    site(root.path());
+    let nginx = nginx(SERVER, root.path())?;
+    let tg = tollgate(CONFIG, &format!("http://127.0.0.1:{}", nginx.port), &[]);
+    Some(Setup {
+        nginx,
+        tg,
+        _root: root,
+    })
+}
+
+#[test]
+fn a_browser_gets_the_origins_page_unchanged() {
+    let Some(s) = setup() else { return };
+    let direct = get(
+        &format!("http://127.0.0.1:{}/", s.nginx.port),
+        &[("user-agent", FIREFOX)],
+    );
+    let via = get(&s.tg.url("/"), &[("user-agent", FIREFOX)]);
+    assert_eq!(via.status, 200);
+    assert_eq!(via.body, direct.body);
+    assert_eq!(via.header("content-type"), direct.header("content-type"));
+    assert_eq!(via.header("etag"), direct.header("etag"));
+}
+
+#[test]
+fn gptbot_from_inside_openai_ranges_gets_the_configured_charge() {
+    let Some(s) = setup() else { return };
+    let r = get(
+        &s.tg.url("/"),
+        &[("user-agent", GPTBOT), ("x-forwarded-for", OPENAI_IP)],
+    );
+    assert_eq!(r.status, 402, "{r:?}");
+    assert_eq!(r.header("crawler-price"), Some("USD 0.002"));
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert!(r.body.contains("rule: charge-ai-training"), "{}", r.body);
+    assert!(
+        r.body.contains("terms: https://example.org/terms"),
+        "{}",
+        r.body
+    );
+    // The origin never saw it.
+    assert!(
+        !s.nginx.access_log().contains("GPTBot"),
+        "{}",
+        s.nginx.access_log()
+    );
+}
+
+#[test]
+fn gptbot_from_outside_openai_ranges_gets_the_spoofed_action() {
+    let Some(s) = setup() else { return };
+    let r = get(
+        &s.tg.url("/"),
+        &[("user-agent", GPTBOT), ("x-forwarded-for", "203.0.113.9")],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("rule: deny-spoofed"), "{}", r.body);
+    let j = get(
+        &s.tg.url("/"),
+        &[("user-agent", GPTBOT), ("accept", "application/json")],
+    );
+    assert_eq!(j.status, 403);
+    let v: serde_json::Value = serde_json::from_str(&j.body).unwrap();
+    assert_eq!(v["rule"], "deny-spoofed");
+    assert_eq!(v["error"], "forbidden");
+}
+
+#[test]
+fn robots_txt_is_always_200_text_plain() {
+    let Some(s) = setup() else { return };
+    for ua in [FIREFOX, GPTBOT, MINIFLUX, ""] {
+        for xff in ["203.0.113.9", OPENAI_IP] {
+            let r = get(
+                &s.tg.url("/robots.txt"),
+                &[("user-agent", ua), ("x-forwarded-for", xff)],
+            );
+            assert_eq!(r.status, 200, "{ua} {xff}");
+            assert!(
+                r.header("content-type").unwrap().starts_with("text/plain"),
+                "{r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn miniflux_fetching_the_feed_gets_the_feed_not_html() {
+    let Some(s) = setup() else { return };
+    let r = get(&s.tg.url("/feed/"), &[("user-agent", MINIFLUX)]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("<?xml"), "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/atom+xml"));
+}
+
+#[test]
+fn path_tricks_meet_the_same_rule_as_private() {
+    let Some(s) = setup() else { return };
+    for path in [
+        "/private",
+        "/private/",
+        "/Private",
+        "/%70rivate",
+        "//private",
+        "/private/.",
+        "/./private",
+        "/x/../private",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n");
+        let resp = raw(s.tg.port, &req);
+        assert!(resp.starts_with("HTTP/1.1 403"), "{path}: {resp}");
+        assert!(resp.contains("rule: private"), "{path}: {resp}");
+    }
+    assert!(
+        !s.nginx.access_log().contains("private"),
+        "{}",
+        s.nginx.access_log()
+    );
+}
+
+#[test]
+fn absolute_url_targets_never_leave_the_origin() {
+    let Some(s) = setup() else { return };
+    let req = format!(
+        "GET http://evil.example/ HTTP/1.1\r\nHost: evil.example\r\nUser-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n"
+    );
+    let resp = raw(s.tg.port, &req);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("Hello from nginx."), "{resp}");
+    assert!(
+        !resp.to_ascii_lowercase().contains("\r\nlocation:"),
+        "{resp}"
+    );
+    // A "redir"-style query is just a query to the origin: no redirect from tollgate.
+    let r = get(
+        &s.tg.url("/?redir=https://evil.example/&url=//evil.example"),
+        &[("user-agent", FIREFOX)],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.header("location").is_none());
+}
+
+#[test]
+fn the_origin_sees_forwarding_headers_it_can_trust() {
+    let Some(s) = setup() else { return };
+    let r = get(
+        &s.tg.url("/"),
+        &[
+            ("user-agent", FIREFOX),
+            ("x-forwarded-for", "198.51.100.23"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    let log = s.nginx.access_log();
+    let line = log.lines().last().unwrap();
+    // Trusted peer (127.0.0.1): its chain is kept and the peer appended; Forwarded names the client.
+    assert!(line.contains("\"198.51.100.23, 127.0.0.1\""), "{line}");
+    assert!(
+        line.contains("for=198.51.100.23;proto=http;host=127.0.0.1:"),
+        "{line}"
+    );
+}
+
+#[test]
+fn origin_down_gives_a_clear_502() {
+    let port = free_port();
+    let tg = tollgate(CONFIG, &format!("http://127.0.0.1:{port}"), &[]);
+    let r = get(&tg.url("/"), &[("user-agent", FIREFOX)]);
+    assert_eq!(r.status, 502);
+    assert!(
+        r.body.contains(&format!(
+            "the origin http://127.0.0.1:{port}/ did not answer"
+        )),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn h2c_prior_knowledge_works_like_http1() {
+    let Some(s) = setup() else { return };
+    let Some(curl) = external("curl", &["/usr/bin/curl"]) else {
+        return;
+    };
+    let out = std::process::Command::new(curl)
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "-A",
+            FIREFOX,
+        ])
+        .arg(s.tg.url("/"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+}
+
+#[test]
+fn client_sent_forwarded_for_is_ignored_from_an_untrusted_peer() {
+    let Some(s) = setup() else { return };
+    let Some(curl) = external("curl", &["/usr/bin/curl"]) else {
+        return;
+    };
+    // From 127.0.0.2 (not in trusted_proxies) a GPTBot claiming an OpenAI address is still
+    // judged by its real address: spoofed.
+    let out = std::process::Command::new(curl)
+        .args([
+            "-s",
+            "--interface",
+            "127.0.0.2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-A",
+            GPTBOT,
+            "-H",
+        ])
+        .arg(format!("X-Forwarded-For: {OPENAI_IP}"))
+        .arg(s.tg.url("/"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+}
+
+#[test]
+fn admin_metrics_count_decisions_and_need_the_token() {
+    let Some(s) = setup() else { return };
+    get(
+        &s.tg.url("/"),
+        &[("user-agent", GPTBOT), ("x-forwarded-for", OPENAI_IP)],
+    );
+    let admin = format!("http://127.0.0.1:{}", s.tg.admin);
+    assert_eq!(get(&format!("{admin}/healthz"), &[]).status, 200);
+    assert_eq!(get(&format!("{admin}/metrics"), &[]).status, 401);
+    let m = get(
+        &format!("{admin}/metrics"),
+        &[("authorization", "Bearer t0ken")],
+    );
+    assert_eq!(m.status, 200);
+    assert!(
+        m.body.contains("tollgate_requests_total{class=\"ai-training\",agent=\"GPTBot\",action=\"charge\",rule=\"charge-ai-training\"} 1"),
+        "{}",
+        m.body
+    );
+    let d = get(
+        &format!("{admin}/api/decisions"),
+        &[("authorization", "Bearer t0ken")],
+    );
+    let v: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+    let last = v.as_array().unwrap().last().unwrap();
+    assert_eq!(last["agent"], "GPTBot");
+    assert_eq!(last["verification"], "verified(ip-range)");
+    assert_eq!(last["client"], OPENAI_IP);
+}
