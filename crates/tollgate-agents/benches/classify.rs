@@ -45,6 +45,12 @@ fn classify(c: &mut Criterion) {
             }
         })
     });
+    // Hostile header: 100 KB of one repeated word full of `bot` matches (was quadratic: 1.9 s).
+    let hostile = "bota".repeat(25_000);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("hostile_100kb_repeated_bot", |b| {
+        b.iter(|| black_box(matcher.match_ua(black_box(hostile.as_bytes()))))
+    });
     group.finish();
 }
 

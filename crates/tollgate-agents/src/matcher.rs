@@ -459,17 +459,26 @@ fn boundary_ok(ua: &[u8], start: usize, end: usize, boundary: Boundary) -> bool 
 }
 
 /// The alphanumeric word (plus `_`/`-`-free run) around `start..end`.
+/// The alphanumeric word around `start..end`, at most [`MAX_WORD`] bytes each side: except
+/// words are short, and the cap keeps a header of one long repeated word linear, not quadratic.
 fn word_around(ua: &[u8], start: usize, end: usize) -> &[u8] {
     let mut s = start;
-    while s > 0 && is_word_byte(ua[s - 1]) {
+    while s > 0 && start - s < MAX_WORD && is_word_byte(ua[s - 1]) {
         s -= 1;
     }
     let mut e = end;
-    while e < ua.len() && is_word_byte(ua[e]) {
+    while e < ua.len() && e - end < MAX_WORD && is_word_byte(ua[e]) {
         e += 1;
     }
     &ua[s..e]
 }
+
+/// Longest run walked on each side of a match by [`word_around`].
+const MAX_WORD: usize = 64;
+
+/// Bytes of a User-Agent that are classified; the rest is ignored. Real headers are a few
+/// hundred bytes; this bounds the work an attacker can ask for per request.
+pub const MAX_UA_BYTES: usize = 4096;
 
 impl UaMatcher {
     /// Compiles every User-Agent pattern of `catalogue` plus the generic markers.
@@ -531,7 +540,7 @@ impl UaMatcher {
         if trimmed.is_empty() || trimmed == b"-" {
             return UaMatch::Empty;
         }
-        let ua = trimmed;
+        let ua = &trimmed[..trimmed.len().min(MAX_UA_BYTES)];
         // (priority, length, -start) of the best agent match so far.
         let mut best: Option<(i8, usize, usize, AgentId)> = None;
         let mut marker: Option<&'static str> = None;

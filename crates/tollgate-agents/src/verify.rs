@@ -120,8 +120,10 @@ pub struct Client {
 
 /// A catalogue agent names an IP-range source that is not loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("data/agents.toml:{line}: agent `{agent}` names unknown ip_ranges source `{source_name}`")]
+#[error("{file}:{line}: agent `{agent}` names unknown ip_ranges source `{source_name}`")]
 pub struct UnknownSource {
+    /// The catalogue file the agent is in.
+    pub file: String,
     /// The agent.
     pub agent: String,
     /// Its catalogue line.
@@ -151,6 +153,7 @@ impl Classifier {
             let (mut all, mut auth) = (SourceSet::EMPTY, SourceSet::EMPTY);
             for name in &a.verify.ip_ranges {
                 let i = ranges.source_index(name).ok_or_else(|| UnknownSource {
+                    file: a.file.clone(),
                     agent: a.name.clone(),
                     line: a.line,
                     source_name: name.clone(),
@@ -391,7 +394,7 @@ tokens = ["FooBot"]
         .unwrap();
         assert_eq!(
             e.to_string(),
-            "data/agents.toml:2: agent `X` names unknown ip_ranges source `nope`"
+            "t.toml:2: agent `X` names unknown ip_ranges source `nope`"
         );
     }
 }

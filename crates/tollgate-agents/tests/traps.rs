@@ -266,3 +266,16 @@ fn sql_injection_and_field_separators_are_bot_markers() {
         Class::UnknownBot,
     );
 }
+
+#[test]
+fn only_the_first_4_kib_of_a_user_agent_are_classified() {
+    // Bounds the work per header (a 100 KB "bota…" header used to take 1.9 s; the speed of such
+    // headers is in benches/classify.rs).
+    let c = Catalogue::embedded().unwrap();
+    let m = UaMatcher::new(&c).unwrap();
+    let pad = "x".repeat(tollgate_agents::matcher::MAX_UA_BYTES);
+    let late = format!("Mozilla/5.0 (X11; Linux x86_64) {pad} GPTBot/1.2");
+    assert_ne!(m.match_ua(late.as_bytes()).class(&c), Class::AiTraining);
+    let early = format!("GPTBot/1.2 {pad}");
+    assert_eq!(m.match_ua(early.as_bytes()).class(&c), Class::AiTraining);
+}
