@@ -93,12 +93,14 @@ fn robots_and_price_are_applied_per_agent() {
     assert_eq!(row(&r, "ExampleResearchBot")["robots_disallowed"], 1);
     assert_eq!(row(&r, "(browsers)")["robots_disallowed"], 0);
     assert_eq!(row(&r, "ClaudeBot")["robots_disallowed"], 0);
-    // 2xx AI-class requests: GPTBot 4, Bytespider 3, ClaudeBot 1, CCBot 1, ChatGPT-User 1.
-    assert_eq!(r["pricing"]["billable_requests"], 10);
-    assert_eq!(r["pricing"]["total"], "USD 0.02");
-    assert_eq!(r["classes"]["ai-training"]["would_pay"], "USD 0.018");
+    // Billable = AI class, 2xx, not spoofed, not /robots.txt: GPTBot 2 (of 5: robots.txt, a 404
+    // and a spoofed fetch are free), Bytespider 3, ClaudeBot 1 (its 304 is free), CCBot 1,
+    // ChatGPT-User 1.
+    assert_eq!(r["pricing"]["billable_requests"], 8);
+    assert_eq!(r["pricing"]["total"], "USD 0.016");
+    assert_eq!(r["classes"]["ai-training"]["would_pay"], "USD 0.014");
     assert_eq!(r["classes"]["ai-training"]["requests"], 11);
-    assert_eq!(row(&r, "GPTBot")["would_pay"], "USD 0.008");
+    assert_eq!(row(&r, "GPTBot")["would_pay"], "USD 0.004");
     assert!(row(&r, "Googlebot").get("would_pay").is_none());
 }
 
@@ -225,4 +227,65 @@ fn csv_has_one_line_per_row_plus_header() {
     assert_eq!(&gpt[2], "ai-training");
     assert_eq!(&gpt[4], "5");
     assert_eq!(&gpt[14], "200:4 404:1");
+}
+
+#[test]
+fn a_non_ascii_letter_before_a_bot_name_is_counted_not_a_crash() {
+    // Regression: the unknown-bot name was sliced inside a UTF-8 character; the worker died and
+    // its counts vanished.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("u.log");
+    std::fs::write(
+        &log,
+        "1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"Mozilla/5.0 (compatible; \u{dc}berBot/1.0)\"\n",
+    )
+    .unwrap();
+    let r = scan_json(&[log.to_str().unwrap()]);
+    assert_eq!(r["parsed"], 1);
+    assert_eq!(row(&r, "\u{dc}berBot")["requests"], 1);
+}
+
+#[test]
+fn when_no_input_can_be_read_no_empty_report_is_printed() {
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .args(["scan", "/nonexistent/a.log", "/nonexistent/b.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/a.log") && stderr.contains("/nonexistent/b.log"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn thread_counts_beyond_256_are_a_usage_error() {
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .args(["scan", "--threads", "20000", "x.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn malformed_lines_are_reported_on_stderr_with_json_output() {
+    let log = repo("examples/access.log");
+    let out = Command::cargo_bin("tollgate")
+        .unwrap()
+        .args(["scan", "--format", "json", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("access.log:29: byte 35: missing '[' before time"),
+        "{stderr}"
+    );
 }

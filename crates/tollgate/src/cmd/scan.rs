@@ -14,7 +14,7 @@ use tollgate_logs::{
 };
 use tollgate_policy::Money;
 
-use crate::scan::report::{FileSummary, ScanReport};
+use crate::scan::report::{FileSummary, ScanReport, TableOptions};
 use crate::scan::robots::RobotsCheck;
 use crate::scan::tally::{Malformed, Tally};
 
@@ -51,13 +51,14 @@ pub struct ScanArgs {
     /// Rows shown in the table output.
     #[arg(long, default_value_t = 40)]
     pub top: usize,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Worker threads (default: one per core; 1–256).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Catalogue file instead of the embedded data/agents.toml.
+    /// A catalogue file used instead of the embedded catalogue (data/agents.toml and
+    /// data/agents-web.toml).
     #[arg(long, value_name = "FILE")]
     pub catalogue: Option<PathBuf>,
     /// Data directory with fetched IP ranges (see `tollgate ranges update`).
@@ -89,14 +90,14 @@ type Job = (usize, Arc<LogFormat>, Chunk);
 
 fn worker(
     classifier: &Classifier,
-    mut robots: Option<RobotsCheck>,
+    robots: Option<RobotsCheck>,
     rx: crossbeam_channel::Receiver<Job>,
 ) -> Tally {
     let mut tally = Tally::new(classifier.catalogue().agents().len());
     for (file_index, format, chunk) in rx {
         for (line, bytes) in chunk.lines() {
             match format.parse_line(bytes) {
-                Ok(rec) => tally.add(classifier, robots.as_mut(), &rec),
+                Ok(rec) => tally.add(classifier, robots.as_ref(), &rec),
                 Err(e) => tally.add_malformed(Malformed {
                     file_index,
                     line,
@@ -137,21 +138,28 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let robots = match &a.robots {
         Some(p) => {
             let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            Some(RobotsCheck::new(
-                &p.display().to_string(),
-                text,
-                classifier.catalogue(),
-            )?)
+            let (check, truncated) =
+                RobotsCheck::new(&p.display().to_string(), text, classifier.catalogue())?;
+            if truncated {
+                eprintln!(
+                    "tollgate: warning: {}: only the first {} bytes are read, as crawlers do (RFC 9309 §2.5)",
+                    p.display(),
+                    crate::scan::robots::MAX_ROBOTS_BYTES
+                );
+            }
+            Some(check)
         }
         None => None,
     };
     let threads = a
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get().min(256)))
         .max(1);
     let pb = progress_bar(&a.files, a.no_progress);
     let mut summaries = Vec::new();
     let mut failed = false;
+    let mut worker_panicked = false;
     let (tx, rx) = crossbeam_channel::bounded::<Job>(threads * 4);
     let tally = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -215,9 +223,13 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         for h in handles {
             match h.join() {
                 Ok(t) => total.merge(t),
-                Err(_) => failed = true,
+                Err(_) => {
+                    // A bug, never bad input: say so rather than print a report missing lines.
+                    worker_panicked = true;
+                }
             }
         }
+        total.finish();
         total
     });
     pb.finish_and_clear();
@@ -238,11 +250,42 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
             slot.format = s.format;
         }
     }
+    if worker_panicked {
+        anyhow::bail!("internal error: a scan worker crashed, so the counts would be incomplete; no report printed (please report this with the input that caused it)");
+    }
+    let read_any = files.iter().any(|f| !f.format.is_empty());
+    if !read_any && failed {
+        // Nothing could be read at all: the errors above say why; an empty report would mislead.
+        return Ok(ExitCode::from(1));
+    }
+    if tally.lines == 0 {
+        eprintln!("tollgate: warning: the input holds no log lines");
+    }
+    if !matches!(a.format, OutputFormat::Table) {
+        for m in &tally.samples {
+            let file = a.files.get(m.file_index).map(String::as_str).unwrap_or("-");
+            eprintln!(
+                "tollgate: malformed: {file}:{}: byte {}: {}",
+                m.line, m.offset, m.reason
+            );
+        }
+        if tally.malformed > tally.samples.len() as u64 {
+            eprintln!(
+                "tollgate: {} malformed lines in all (the first {} above)",
+                tally.malformed,
+                tally.samples.len()
+            );
+        }
+    }
     let report = ScanReport::build(tally, classifier.catalogue(), files, a.price);
     let text = match a.format {
         OutputFormat::Json => report.to_json() + "\n",
         OutputFormat::Csv => report.to_csv()?,
-        OutputFormat::Table => report.to_table(a.top),
+        OutputFormat::Table => report.to_table(&TableOptions {
+            top: a.top,
+            robots: a.robots.is_some(),
+            fit_terminal: std::io::stdout().is_terminal(),
+        }),
     };
     crate::output::print(&text)?;
     Ok(if failed {

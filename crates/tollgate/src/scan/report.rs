@@ -94,7 +94,8 @@ pub struct Rollup {
 pub struct Pricing {
     /// The price per request.
     pub price: String,
-    /// AI-class requests answered 2xx (what pay-per-crawl charges: failed responses are free).
+    /// AI-class requests that pay per crawl would have charged: answered 2xx, not spoofed, not
+    /// to `/robots.txt`, `/sitemap.xml` or `/.well-known/*`.
     pub billable_requests: u64,
     /// billable_requests × price.
     pub total: String,
@@ -122,6 +123,30 @@ pub struct ScanReport {
     /// With `--price`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Pricing>,
+}
+
+/// How to render the table output.
+#[derive(Debug, Clone)]
+pub struct TableOptions {
+    /// Rows of the agent and operator tables.
+    pub top: usize,
+    /// Show the robots.txt column (only meaningful with `--robots`).
+    pub robots: bool,
+    /// Wrap cells to fit the terminal's width (when stdout is a terminal).
+    pub fit_terminal: bool,
+}
+
+/// `1,234,567`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `24.2 GB`-style sizes for the table (JSON and CSV keep exact bytes).
@@ -173,7 +198,7 @@ fn stats_of(s: &RowStats, distinct: u64, price: Option<(Money, bool)>) -> Stats 
         status: s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         would_pay: price.and_then(|(p, ai)| {
             ai.then(|| {
-                p.times(s.ok_2xx)
+                p.times(s.billable)
                     .map(|m| m.to_string())
                     .unwrap_or_else(|_| "overflow".into())
             })
@@ -233,7 +258,7 @@ impl ScanReport {
         let mut agents = Vec::with_capacity(raw.len());
         for (name, operator, class, catalogued, s) in raw {
             if class.is_ai() {
-                billable += s.ok_2xx;
+                billable += s.billable;
             }
             for (map, key) in [
                 (&mut operators, operator.clone()),
@@ -368,21 +393,42 @@ impl ScanReport {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// Human-readable tables; `top` limits the agent table.
-    pub fn to_table(&self, top: usize) -> String {
+    /// Human-readable tables (see [`TableOptions`]).
+    pub fn to_table(&self, opts: &TableOptions) -> String {
         use comfy_table::presets::UTF8_BORDERS_ONLY;
-        use comfy_table::{CellAlignment, Table};
+        use comfy_table::{CellAlignment, ContentArrangement, Table};
+        let new_table = |header: Vec<&str>, numeric_from: usize, numeric_to: usize| {
+            let mut t = Table::new();
+            t.load_style(UTF8_BORDERS_ONLY);
+            if opts.fit_terminal {
+                t.set_content_arrangement(ContentArrangement::Dynamic);
+            }
+            t.set_header(header);
+            for i in numeric_from..numeric_to {
+                if let Some(c) = t.column_mut(i) {
+                    c.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+            t
+        };
         let mut out = String::new();
         let files: Vec<String> = self
             .files
             .iter()
-            .map(|f| format!("{} ({})", f.file, f.format))
+            .map(|f| {
+                let fmt = if f.format.is_empty() {
+                    "unread"
+                } else {
+                    f.format.as_str()
+                };
+                format!("{} ({fmt})", f.file)
+            })
             .collect();
         out.push_str(&format!(
             "{} lines, {} parsed, {} malformed — {}\n",
-            self.lines,
-            self.parsed,
-            self.malformed,
+            thousands(self.lines),
+            thousands(self.parsed),
+            thousands(self.malformed),
             files.join(", ")
         ));
         for m in &self.malformed_samples {
@@ -391,16 +437,8 @@ impl ScanReport {
                 m.file, m.line, m.offset, m.reason
             ));
         }
-        let numeric = |t: &mut Table, from: usize| {
-            for i in from..t.column_count() {
-                if let Some(c) = t.column_mut(i) {
-                    c.set_cell_alignment(CellAlignment::Right);
-                }
-            }
-        };
-        let mut t = Table::new();
-        t.load_style(UTF8_BORDERS_ONLY);
-        t.set_header([
+        let dash = || "–".to_string();
+        let mut header = vec![
             "agent",
             "operator",
             "class",
@@ -410,63 +448,119 @@ impl ScanReport {
             "verified",
             "spoofed",
             "unverified",
-            "robots ✗",
-            "seen (UTC)",
-        ]);
-        for r in self.agents.iter().take(top) {
+        ];
+        if opts.robots {
+            header.push("robots ✗");
+        }
+        let numeric_to = header.len();
+        header.push("seen (UTC)");
+        let mut t = new_table(header, 3, numeric_to);
+        for r in self.agents.iter().take(opts.top) {
             let s = &r.stats;
-            t.add_row([
+            let checked = r.class != Class::Browser;
+            let mut row = vec![
                 r.agent.clone(),
                 r.operator.clone(),
                 r.class.to_string(),
-                s.requests.to_string(),
+                thousands(s.requests),
                 human_bytes(s.bytes),
-                s.distinct_paths.to_string(),
-                s.verified.to_string(),
-                s.spoofed.to_string(),
-                s.unverified.to_string(),
-                s.robots_disallowed.to_string(),
-                seen_span(s.first_seen.as_deref(), s.last_seen.as_deref()),
-            ]);
+                thousands(s.distinct_paths),
+                if checked {
+                    thousands(s.verified)
+                } else {
+                    dash()
+                },
+                if checked {
+                    thousands(s.spoofed)
+                } else {
+                    dash()
+                },
+                if !checked {
+                    dash()
+                } else if s.not_checked > 0 {
+                    format!(
+                        "{} ({} not checked)",
+                        thousands(s.unverified),
+                        thousands(s.not_checked)
+                    )
+                } else {
+                    thousands(s.unverified)
+                },
+            ];
+            if opts.robots {
+                row.push(if checked {
+                    thousands(s.robots_disallowed)
+                } else {
+                    dash()
+                });
+            }
+            row.push(seen_span(s.first_seen.as_deref(), s.last_seen.as_deref()));
+            t.add_row(row);
         }
-        numeric(&mut t, 3);
-        out.push_str(&format!(
-            "\nagents (top {} of {})\n{t}\n",
-            top.min(self.agents.len()),
-            self.agents.len()
-        ));
-        let mut c = Table::new();
-        c.load_style(UTF8_BORDERS_ONLY);
-        c.set_header([
+        let shown = opts.top.min(self.agents.len());
+        out.push_str(&format!("\nagents ({shown} of {}", self.agents.len()));
+        if shown < self.agents.len() {
+            out.push_str("; --top N shows more");
+        }
+        out.push_str(&format!(")\n{t}\n"));
+
+        let mut header = vec![
             "class",
             "requests",
             "bytes",
             "verified",
             "spoofed",
             "unverified",
-            "would pay",
-        ]);
+        ];
+        if self.pricing.is_some() {
+            header.push("would pay");
+        }
+        let cols = header.len();
+        let mut c = new_table(header, 1, cols);
         let mut classes: Vec<_> = self.classes.iter().collect();
         classes.sort_by_key(|c| std::cmp::Reverse(c.1.stats.requests));
         for (k, r) in classes {
-            c.add_row([
+            let checked = k != "browser";
+            let mut row = vec![
                 k.clone(),
-                r.stats.requests.to_string(),
+                thousands(r.stats.requests),
                 human_bytes(r.stats.bytes),
-                r.stats.verified.to_string(),
-                r.stats.spoofed.to_string(),
-                r.stats.unverified.to_string(),
-                r.stats.would_pay.clone().unwrap_or_default(),
-            ]);
+                if checked {
+                    thousands(r.stats.verified)
+                } else {
+                    dash()
+                },
+                if checked {
+                    thousands(r.stats.spoofed)
+                } else {
+                    dash()
+                },
+                if checked {
+                    thousands(r.stats.unverified)
+                } else {
+                    dash()
+                },
+            ];
+            if self.pricing.is_some() {
+                row.push(r.stats.would_pay.clone().unwrap_or_else(dash));
+            }
+            c.add_row(row);
         }
-        numeric(&mut c, 1);
         out.push_str(&format!("\nclasses\n{c}\n"));
-        let mut o = Table::new();
-        o.load_style(UTF8_BORDERS_ONLY);
-        o.set_header(["operator", "requests", "verified", "spoofed", "agents"]);
+
+        let mut o = new_table(
+            vec!["operator", "requests", "verified", "spoofed", "agents"],
+            1,
+            4,
+        );
         let mut ops: Vec<_> = self.operators.iter().filter(|(k, _)| *k != "-").collect();
-        ops.sort_by_key(|o| std::cmp::Reverse(o.1.stats.requests));
-        for (k, r) in ops.into_iter().take(top) {
+        ops.sort_by(|a, b| {
+            b.1.stats
+                .requests
+                .cmp(&a.1.stats.requests)
+                .then_with(|| a.0.to_lowercase().cmp(&b.0.to_lowercase()))
+        });
+        for (k, r) in ops.iter().take(opts.top) {
             let mut names = r
                 .agents
                 .iter()
@@ -477,20 +571,22 @@ impl ScanReport {
             if r.agents.len() > 4 {
                 names.push_str(&format!(", … ({} more)", r.agents.len() - 4));
             }
-            o.add_row([
-                k.clone(),
-                r.stats.requests.to_string(),
-                r.stats.verified.to_string(),
-                r.stats.spoofed.to_string(),
+            o.add_row(vec![
+                k.to_string(),
+                thousands(r.stats.requests),
+                thousands(r.stats.verified),
+                thousands(r.stats.spoofed),
                 names,
             ]);
         }
-        numeric(&mut o, 1);
-        out.push_str(&format!("\noperators\n{o}\n"));
+        let shown = opts.top.min(ops.len());
+        out.push_str(&format!("\noperators ({shown} of {})\n{o}\n", ops.len()));
         if let Some(p) = &self.pricing {
             out.push_str(&format!(
-                "\nat {} per request, the {} AI-class requests answered 2xx would have paid {}\n",
-                p.price, p.billable_requests, p.total
+                "\nat {} per request, the {} billable AI-class requests (2xx, not spoofed, not robots.txt) would have paid {}\n",
+                p.price,
+                thousands(p.billable_requests),
+                p.total
             ));
         }
         out
@@ -500,6 +596,15 @@ impl ScanReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(160_329), "160,329");
+        assert_eq!(thousands(5_393_720), "5,393,720");
+    }
 
     #[test]
     fn table_sizes_are_human_readable() {

@@ -3,30 +3,29 @@
 //!
 //! The group an agent obeys is chosen by its first product token (RFC 9309 §2.2.1); agents
 //! without a product token and unknown bots obey the `*` group. `/robots.txt` itself is always
-//! allowed (RFC 9309 §2.2.2).
+//! allowed (RFC 9309 §2.2.2). Like crawlers, only the first [`MAX_ROBOTS_BYTES`] are read
+//! (§2.5 requires at least 500 KiB). Each matcher is built once, on first use, and shared by
+//! every worker thread.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use texting_robots::Robot;
 use tollgate_agents::{AgentId, Catalogue};
 
-/// A parsed robots.txt plus per-agent matchers, built lazily (one per worker thread).
-pub struct RobotsCheck {
-    text: Arc<Vec<u8>>,
-    tokens: Arc<Vec<Option<String>>>,
-    per_agent: Vec<Option<Option<Robot>>>,
-    star: Option<Option<Robot>>,
+/// Bytes of a robots.txt that are parsed (RFC 9309 §2.5: a parsing limit of at least 500 KiB).
+pub const MAX_ROBOTS_BYTES: usize = 512_000;
+
+struct Shared {
+    text: Vec<u8>,
+    tokens: Vec<Option<String>>,
+    per_agent: Vec<OnceLock<Option<Robot>>>,
+    star: OnceLock<Option<Robot>>,
 }
 
-impl Clone for RobotsCheck {
-    fn clone(&self) -> Self {
-        RobotsCheck {
-            text: Arc::clone(&self.text),
-            tokens: Arc::clone(&self.tokens),
-            per_agent: (0..self.tokens.len()).map(|_| None).collect(),
-            star: None,
-        }
-    }
+/// A parsed robots.txt plus per-agent matchers. Cheap to clone; clones share the matchers.
+#[derive(Clone)]
+pub struct RobotsCheck {
+    shared: Arc<Shared>,
 }
 
 /// The robots.txt could not be parsed at all.
@@ -40,58 +39,58 @@ pub struct RobotsError {
 }
 
 impl RobotsCheck {
-    /// Parses `text` once to validate it; matchers per agent are built on first use.
+    /// Validates `text` (cut to [`MAX_ROBOTS_BYTES`] at a line end; `truncated` says whether it
+    /// was); matchers per agent are built on first use.
     pub fn new(
         file: &str,
-        text: Vec<u8>,
+        mut text: Vec<u8>,
         catalogue: &Catalogue,
-    ) -> Result<RobotsCheck, RobotsError> {
-        Robot::new("*", &text).map_err(|e| RobotsError {
+    ) -> Result<(RobotsCheck, bool), RobotsError> {
+        let truncated = text.len() > MAX_ROBOTS_BYTES;
+        if truncated {
+            let cut = text[..MAX_ROBOTS_BYTES]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(MAX_ROBOTS_BYTES, |i| i + 1);
+            text.truncate(cut);
+        }
+        let star = Robot::new("*", &text).map_err(|e| RobotsError {
             file: file.to_string(),
             message: e.to_string(),
         })?;
-        let tokens = catalogue
+        let tokens: Vec<Option<String>> = catalogue
             .agents()
             .iter()
             .map(|a| a.product_tokens.first().cloned())
-            .collect::<Vec<_>>();
-        Ok(RobotsCheck {
-            per_agent: (0..tokens.len()).map(|_| None).collect(),
-            text: Arc::new(text),
-            tokens: Arc::new(tokens),
-            star: None,
-        })
-    }
-
-    fn build(&self, token: &str) -> Option<Robot> {
-        Robot::new(token, &self.text).ok()
+            .collect();
+        let shared = Shared {
+            per_agent: (0..tokens.len()).map(|_| OnceLock::new()).collect(),
+            star: OnceLock::from(Some(star)),
+            text,
+            tokens,
+        };
+        Ok((
+            RobotsCheck {
+                shared: Arc::new(shared),
+            },
+            truncated,
+        ))
     }
 
     /// True if the robots.txt disallows `target` (path and query, as logged) for `agent`
     /// (`None` = an unknown bot, which obeys `*`).
-    pub fn disallows(&mut self, agent: Option<AgentId>, target: &str) -> bool {
+    pub fn disallows(&self, agent: Option<AgentId>, target: &str) -> bool {
         if !target.starts_with('/') || target == "/robots.txt" {
             return false;
         }
-        let robot = match agent.and_then(|id| self.tokens[id.0 as usize].clone().map(|t| (id, t))) {
+        let s = &*self.shared;
+        let robot = match agent.and_then(|id| s.tokens[id.0 as usize].as_ref().map(|t| (id, t))) {
             Some((id, token)) => {
-                let slot = &self.per_agent[id.0 as usize];
-                if slot.is_none() {
-                    let r = self.build(&token);
-                    self.per_agent[id.0 as usize] = Some(r);
-                }
-                self.per_agent[id.0 as usize]
-                    .as_ref()
-                    .and_then(|r| r.as_ref())
+                s.per_agent[id.0 as usize].get_or_init(|| Robot::new(token, &s.text).ok())
             }
-            None => {
-                if self.star.is_none() {
-                    self.star = Some(self.build("*"));
-                }
-                self.star.as_ref().and_then(|r| r.as_ref())
-            }
+            None => s.star.get_or_init(|| Robot::new("*", &s.text).ok()),
         };
-        robot.is_some_and(|r| !r.allowed(target))
+        robot.as_ref().is_some_and(|r| !r.allowed(target))
     }
 }
 
@@ -106,12 +105,12 @@ mod tests {
         )
         .unwrap();
         let txt = b"User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nDisallow: /private\nAllow: /private/ok\n".to_vec();
-        (RobotsCheck::new("robots.txt", txt, &cat).unwrap(), cat)
+        (RobotsCheck::new("robots.txt", txt, &cat).unwrap().0, cat)
     }
 
     #[test]
     fn agent_group_is_chosen_by_product_token() {
-        let (mut r, c) = check();
+        let (r, c) = check();
         let gpt = c.by_name("GPTBot");
         assert!(r.disallows(gpt, "/"));
         assert!(r.disallows(gpt, "/anything?x=1"));
@@ -120,7 +119,7 @@ mod tests {
 
     #[test]
     fn agents_without_tokens_and_unknown_bots_obey_the_star_group() {
-        let (mut r, c) = check();
+        let (r, c) = check();
         let curl = c.by_name("curl");
         assert!(r.disallows(curl, "/private/x"));
         assert!(!r.disallows(curl, "/private/ok/1"));
@@ -131,7 +130,21 @@ mod tests {
 
     #[test]
     fn garbage_targets_are_never_disallowed() {
-        let (mut r, c) = check();
+        let (r, c) = check();
         assert!(!r.disallows(c.by_name("GPTBot"), "\\x16\\x03\\x01"));
+    }
+
+    #[test]
+    fn only_the_first_512000_bytes_are_read() {
+        let cat = Catalogue::parse("t.toml", "").unwrap();
+        let mut txt = b"User-agent: *\n".to_vec();
+        while txt.len() < MAX_ROBOTS_BYTES {
+            txt.extend_from_slice(b"Disallow: /early\n");
+        }
+        txt.extend_from_slice(b"Disallow: /late\n");
+        let (r, truncated) = RobotsCheck::new("r.txt", txt, &cat).unwrap();
+        assert!(truncated);
+        assert!(r.disallows(None, "/early"));
+        assert!(!r.disallows(None, "/late"));
     }
 }

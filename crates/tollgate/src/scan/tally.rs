@@ -13,11 +13,20 @@ use foldhash::fast::FixedState;
 use tollgate_agents::verify::{UnverifiedReason, Verification};
 use tollgate_agents::{AgentId, Classifier, UaMatch};
 use tollgate_logs::LogRecord;
+use tollgate_policy::path::normalize;
+use tollgate_policy::rules::is_protected_path;
 
 use super::robots::RobotsCheck;
 
-/// Unknown-bot rows kept by name; further names are pooled into one `(other unknown bots)` row.
-pub const MAX_UNKNOWN_ROWS: usize = 2_000;
+/// Unknown-bot names counted separately per worker; further names are pooled. The report keeps
+/// the [`REPORTED_UNKNOWN_ROWS`] busiest and pools the rest, so which bots get a row depends on
+/// their request counts, not on which worker saw them first.
+pub const MAX_UNKNOWN_ROWS: usize = 50_000;
+/// Unknown-bot rows in the report (the busiest); the rest go to `(other unknown bots)`.
+pub const REPORTED_UNKNOWN_ROWS: usize = 2_000;
+/// User-Agents longer than this are classified every time instead of being cached, so the
+/// cache's memory stays bounded by bytes (100k entries × 512 B per worker at most).
+const UA_CACHE_MAX_LEN: usize = 512;
 /// User-Agent cache entries per worker before the cache is cleared.
 const UA_CACHE_MAX: usize = 100_000;
 /// Malformed-line samples kept (the first ones by file and line).
@@ -49,8 +58,9 @@ pub struct RowStats {
     pub not_checked: u64,
     /// Requests to paths the given robots.txt disallows for this row's agent.
     pub robots_disallowed: u64,
-    /// Requests answered 2xx (what a pay-per-crawl gate would have charged).
-    pub ok_2xx: u64,
+    /// What a pay-per-crawl gate would have charged: requests answered 2xx, not spoofed, not
+    /// to a path that is never charged (`/robots.txt`, `/sitemap.xml`, `/.well-known/*`).
+    pub billable: u64,
 }
 
 impl RowStats {
@@ -71,7 +81,7 @@ impl RowStats {
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &RowStats) {
         self.requests += other.requests;
-        self.bytes += other.bytes;
+        self.bytes = self.bytes.saturating_add(other.bytes);
         self.paths.extend(other.paths.iter().copied());
         for &(s, n) in &other.status {
             self.add_status(s, n);
@@ -83,7 +93,7 @@ impl RowStats {
         self.unverified += other.unverified;
         self.not_checked += other.not_checked;
         self.robots_disallowed += other.robots_disallowed;
-        self.ok_2xx += other.ok_2xx;
+        self.billable += other.billable;
     }
 }
 
@@ -136,36 +146,44 @@ pub struct Tally {
 }
 
 /// The bot name an unknown-bot User-Agent gives itself: the word around the first bot marker
-/// (`FooBot/1.0` → `FooBot`), else its first product that is not `Mozilla` (`zgrab/0.x` →
-/// `zgrab`), else the first 40 bytes.
-pub fn unknown_bot_name(ua: &str, marker: &str) -> String {
-    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+/// (`FooBot/1.0` → `FooBot`), else its first `name/version` product that is not `Mozilla`
+/// (`zgrab/0.x` → `zgrab`). `None` when it gives no usable name (exploit payloads such as
+/// `() { ignored; }; …` or `${jndi:ldap://…}`, bare `Mozilla/5.0`): those are pooled.
+pub fn unknown_bot_name(ua: &str, marker: &str) -> Option<String> {
+    let is_name = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let usable = |w: &str| {
+        (2..=40).contains(&w.len())
+            && w.starts_with(char::is_alphabetic)
+            && w.chars().all(is_name)
+            && !w.eq_ignore_ascii_case("mozilla")
+            && !w.eq_ignore_ascii_case("compatible")
+    };
     let lower = ua.to_ascii_lowercase();
-    if marker.chars().all(|c| c.is_ascii_alphabetic()) {
+    if marker.len() >= 3 && marker.chars().all(|c| c.is_ascii_alphabetic()) {
         if let Some(at) = lower.find(marker) {
-            let start = ua[..at].rfind(|c: char| !is_name(c)).map_or(0, |i| i + 1);
+            let start = ua[..at]
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !is_name(c))
+                .map_or(0, |(i, c)| i + c.len_utf8());
             let end = ua[at..]
                 .find(|c: char| !is_name(c))
                 .map_or(ua.len(), |i| at + i);
             let word = ua[start..end].trim_matches(|c| c == '.' || c == '-');
-            if !word.is_empty() {
-                return word.to_string();
+            if usable(word) {
+                return Some(word.to_string());
             }
         }
     }
-    let products = ua
-        .split([' ', ';', '(', ')', ','])
-        .filter_map(|p| p.split('/').next())
-        .filter(|p| !p.is_empty() && p.chars().any(|c| c.is_ascii_alphabetic()));
-    for p in products {
-        if !p.eq_ignore_ascii_case("mozilla") && !p.eq_ignore_ascii_case("compatible") {
-            let p = p.trim_matches(|c: char| !is_name(c));
-            if !p.is_empty() && p.len() <= 60 {
-                return p.to_string();
+    // `name/1.2` products, in order.
+    for part in ua.split([' ', ';', '(', ')', ',']) {
+        if let Some((name, version)) = part.split_once('/') {
+            if version.starts_with(|c: char| c.is_ascii_digit()) && usable(name) {
+                return Some(name.to_string());
             }
         }
     }
-    ua.chars().take(40).collect()
+    None
 }
 
 fn path_of(target: &str) -> &str {
@@ -215,9 +233,9 @@ impl Tally {
             UaMatch::Agent(id) => Slot::Agent(id),
             UaMatch::Browser => Slot::Browser,
             UaMatch::Empty => Slot::NoUserAgent,
-            UaMatch::UnknownBot(marker) => {
-                let name = unknown_bot_name(ua, marker);
-                match self.unknown_index.get(name.as_str()) {
+            UaMatch::UnknownBot(marker) => match unknown_bot_name(ua, marker) {
+                None => Slot::OtherUnknown,
+                Some(name) => match self.unknown_index.get(name.as_str()) {
                     Some(&i) => Slot::Unknown(i),
                     None if self.unknown.len() < MAX_UNKNOWN_ROWS => {
                         let i = self.unknown.len() as u32;
@@ -226,13 +244,15 @@ impl Tally {
                         Slot::Unknown(i)
                     }
                     None => Slot::OtherUnknown,
-                }
-            }
+                },
+            },
         };
-        if self.ua_cache.len() >= UA_CACHE_MAX {
-            self.ua_cache.clear();
+        if ua.len() <= UA_CACHE_MAX_LEN {
+            if self.ua_cache.len() >= UA_CACHE_MAX {
+                self.ua_cache.clear();
+            }
+            self.ua_cache.insert(ua.as_bytes().into(), slot);
         }
-        self.ua_cache.insert(ua.as_bytes().into(), slot);
         slot
     }
 
@@ -240,7 +260,7 @@ impl Tally {
     pub fn add(
         &mut self,
         classifier: &Classifier,
-        robots: Option<&mut RobotsCheck>,
+        robots: Option<&RobotsCheck>,
         rec: &LogRecord<'_>,
     ) {
         self.lines += 1;
@@ -270,12 +290,15 @@ impl Tally {
             Slot::OtherUnknown => &mut self.other_unknown,
         };
         row.requests += 1;
-        row.bytes += rec.bytes;
+        row.bytes = row.bytes.saturating_add(rec.bytes);
         row.paths.insert(path_hash);
         row.add_status(rec.status, 1);
         row.add_time(rec.time);
-        if (200..300).contains(&rec.status) {
-            row.ok_2xx += 1;
+        if (200..300).contains(&rec.status)
+            && !matches!(verification, Some(Verification::Spoofed(_)))
+            && !is_protected_path(&normalize(path), None)
+        {
+            row.billable += 1;
         }
         if disallowed {
             row.robots_disallowed += 1;
@@ -289,6 +312,20 @@ impl Tally {
             }
             _ => row.unverified += 1,
         }
+    }
+
+    /// Keeps the [`REPORTED_UNKNOWN_ROWS`] busiest unknown bots (ties by name) and pools the
+    /// rest into `(other unknown bots)`. Call once, after merging.
+    pub fn finish(&mut self) {
+        if self.unknown.len() <= REPORTED_UNKNOWN_ROWS {
+            return;
+        }
+        self.unknown
+            .sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(&b.0)));
+        for (_, stats) in self.unknown.drain(REPORTED_UNKNOWN_ROWS..) {
+            self.other_unknown.merge(&stats);
+        }
+        self.unknown_index.clear();
     }
 
     /// Adds another worker's tally into this one.
@@ -327,19 +364,50 @@ mod tests {
 
     #[test]
     fn unknown_bot_names_are_the_word_around_the_marker() {
+        let name = |ua: &str, m: &str| unknown_bot_name(ua, m);
         assert_eq!(
-            unknown_bot_name("Mozilla/5.0 (compatible; FooBot/1.0; +http://foo)", "bot"),
-            "FooBot"
+            name("Mozilla/5.0 (compatible; FooBot/1.0; +http://foo)", "bot").as_deref(),
+            Some("FooBot")
         );
-        assert_eq!(unknown_bot_name("my-crawler/2", "crawl"), "my-crawler");
-        assert_eq!(unknown_bot_name("zgrab/0.x", "zgrab"), "zgrab");
+        assert_eq!(name("my-crawler/2", "crawl").as_deref(), Some("my-crawler"));
+        assert_eq!(name("zgrab/0.x", "zgrab").as_deref(), Some("zgrab"));
         assert_eq!(
-            unknown_bot_name(
+            name(
                 "Mozilla/5.0 (compatible; Foo/1.0; +http://foo.example/)",
                 "+http"
-            ),
-            "Foo"
+            )
+            .as_deref(),
+            Some("Foo")
         );
+    }
+
+    #[test]
+    fn non_ascii_before_a_bot_name_does_not_panic() {
+        // Regression: a multi-byte character before the name sliced inside a character.
+        assert_eq!(
+            unknown_bot_name("Mozilla/5.0 (compatible; \u{dc}berBot/1.0)", "bot").as_deref(),
+            Some("\u{dc}berBot")
+        );
+        assert_eq!(
+            unknown_bot_name("\u{fffd}FooBot", "bot").as_deref(),
+            Some("FooBot")
+        );
+    }
+
+    #[test]
+    fn exploit_payloads_and_bare_mozilla_give_no_name() {
+        assert_eq!(
+            unknown_bot_name(
+                "() { ignored; }; echo Content-Type: text/plain ; echo ; echo ; /usr/bin/id",
+                "no platform"
+            ),
+            None
+        );
+        assert_eq!(
+            unknown_bot_name("${jndi:ldap://x.nessus.org/a}", "no platform"),
+            None
+        );
+        assert_eq!(unknown_bot_name("Mozilla/5.0", "no platform"), None);
     }
 
     #[test]
