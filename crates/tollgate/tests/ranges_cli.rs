@@ -136,10 +136,19 @@ fn update_replaces_good_files_and_keeps_old_ones_on_any_failure() {
         "apple-applebot.json",
     ] {
         assert!(
-            stderr.contains(&format!("kept old {file}")),
+            stderr.contains(&format!("not updated {file}")),
             "{file}: {stderr}"
         );
     }
+    assert!(
+        stderr.contains("not updated openai-searchbot.json (kept the previous download)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not updated openai-chatgpt-user.json (still using the embedded copy)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 5 files updated in "), "{stderr}");
     assert!(stderr.contains("larger than --max-bytes 2000"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(ranges.join("openai-gptbot.json")).unwrap(),

@@ -40,12 +40,7 @@ pub fn run(cmd: CatalogueCommand) -> anyhow::Result<ExitCode> {
         CatalogueCommand::Classify { ua } => {
             let catalogue = Catalogue::embedded()?;
             let matcher = UaMatcher::new(&catalogue)?;
-            let lines: Vec<String> = if ua.is_empty() {
-                std::io::stdin().lines().collect::<Result<_, _>>()?
-            } else {
-                ua
-            };
-            for line in lines {
+            let classify_one = |line: &str| -> String {
                 let m = matcher.match_ua(line.as_bytes());
                 let (name, operator) = match m {
                     UaMatch::Agent(id) => {
@@ -56,15 +51,37 @@ pub fn run(cmd: CatalogueCommand) -> anyhow::Result<ExitCode> {
                     UaMatch::Empty => ("(no user-agent)".into(), "-".into()),
                     UaMatch::Browser => ("(browser)".into(), "-".into()),
                 };
-                println!("{}\t{}\t{}\t{}", m.class(&catalogue), name, operator, line);
+                format!(
+                    "{}\t{}\t{}\t{}\n",
+                    m.class(&catalogue),
+                    name,
+                    operator,
+                    line
+                )
+            };
+            if ua.is_empty() {
+                // One User-Agent per line; bytes that are not UTF-8 are replaced, never fatal.
+                use std::io::BufRead;
+                for line in std::io::stdin().lock().split(b'\n') {
+                    let line = line?;
+                    let text = String::from_utf8_lossy(&line);
+                    if !crate::output::print(&classify_one(text.trim_end_matches('\r')))? {
+                        break;
+                    }
+                }
+            } else {
+                let out: String = ua.iter().map(|u| classify_one(u)).collect();
+                crate::output::print(&out)?;
             }
             Ok(ExitCode::SUCCESS)
         }
         CatalogueCommand::List => {
             let catalogue = Catalogue::embedded()?;
+            let mut out = String::from("name\tclass\toperator\n");
             for a in catalogue.agents() {
-                println!("{}\t{}\t{}", a.name, a.class, a.operator);
+                out.push_str(&format!("{}\t{}\t{}\n", a.name, a.class, a.operator));
             }
+            crate::output::print(&out)?;
             Ok(ExitCode::SUCCESS)
         }
         CatalogueCommand::Check { file } => {
@@ -72,7 +89,11 @@ pub fn run(cmd: CatalogueCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             match Catalogue::parse(&file.display().to_string(), &src) {
                 Ok(c) => {
-                    println!("{}: ok, {} agents", file.display(), c.agents().len());
+                    crate::output::print(&format!(
+                        "{}: ok, {} agents\n",
+                        file.display(),
+                        c.agents().len()
+                    ))?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -97,8 +118,8 @@ pub fn run(cmd: CatalogueCommand) -> anyhow::Result<ExitCode> {
             std::fs::write(&tmp, out).with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, &catalogue)
                 .with_context(|| format!("replacing {}", catalogue.display()))?;
-            println!(
-                "{}: {} added (marked `# review:`), {} attached as variants, {} updated, {} gone upstream (kept)",
+            let mut out = format!(
+                "{}: {} added (marked `# review:`), {} attached as variants, {} updated, {} gone upstream (kept)\n",
                 catalogue.display(),
                 summary.added.len(),
                 summary.attached.len(),
@@ -106,11 +127,12 @@ pub fn run(cmd: CatalogueCommand) -> anyhow::Result<ExitCode> {
                 summary.removed_upstream.len()
             );
             for k in &summary.added {
-                println!("  added: {k}");
+                out.push_str(&format!("  added: {k}\n"));
             }
             for k in &summary.removed_upstream {
-                println!("  gone upstream: {k}");
+                out.push_str(&format!("  gone upstream: {k}\n"));
             }
+            crate::output::print(&out)?;
             Ok(ExitCode::SUCCESS)
         }
     }

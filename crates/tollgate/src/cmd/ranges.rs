@@ -58,7 +58,7 @@ pub fn run(cmd: RangesCommand) -> anyhow::Result<ExitCode> {
 
 fn list(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let table = crate::data::load_ranges(dir)?;
-    let mut out = String::new();
+    let mut out = String::from("source\tipv4\tipv6\tlist date (as published)\tkind\tread from\n");
     for s in table.sources() {
         let from = match dir.map(|d| d.join("ipranges").join(&s.spec.file)) {
             Some(p) if p.exists() => p.display().to_string(),
@@ -134,7 +134,10 @@ fn update(
         .build();
     let agent = ureq::Agent::new_with_config(config);
     let mut failures = 0;
+    let mut updated = 0;
+    let total = by_file.len();
     for ((file, url), users) in by_file {
+        let had_old = target.join(&file).exists();
         let result = fetch(&agent, &url, max_bytes).and_then(|text| {
             let mut counts = Vec::new();
             for spec in &users {
@@ -154,13 +157,22 @@ fn update(
             Ok(counts)
         });
         match result {
-            Ok(counts) => println!("updated {file}: {}", counts.join(", ")),
+            Ok(counts) => {
+                updated += 1;
+                println!("updated {file}: {}", counts.join(", "));
+            }
             Err(e) => {
                 failures += 1;
-                eprintln!("kept old {file}: {e:#}");
+                let kept = if had_old {
+                    "kept the previous download"
+                } else {
+                    "still using the embedded copy"
+                };
+                eprintln!("not updated {file} ({kept}): {e:#}");
             }
         }
     }
+    eprintln!("{updated} of {total} files updated in {}", target.display());
     Ok(if failures == 0 {
         ExitCode::SUCCESS
     } else {
