@@ -239,7 +239,15 @@ pub struct ChunkReader<R> {
     next_line: u64,
     bytes_read: u64,
     finished: bool,
+    /// A read error to report after the complete lines read before it.
+    error: Option<io::Error>,
+    /// Inside an over-long line: drop bytes until its end.
+    skipping: bool,
 }
+
+/// Longest line kept whole; the rest of a longer line is dropped (the line still counts, and its
+/// parser usually calls it malformed), so one endless line cannot exhaust memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 impl<R: Read> ChunkReader<R> {
     /// Chunks `reader`; `source` names it in each [`Chunk`].
@@ -252,6 +260,8 @@ impl<R: Read> ChunkReader<R> {
             next_line: 1,
             bytes_read: 0,
             finished: false,
+            error: None,
+            skipping: false,
         }
     }
 
@@ -294,6 +304,24 @@ impl<R: Read> ChunkReader<R> {
                 self.finished = true;
                 return Ok(());
             }
+            if self.skipping {
+                match memchr::memchr(b'\n', &buf[len..]) {
+                    None => {
+                        buf.truncate(len);
+                        continue;
+                    }
+                    Some(i) => {
+                        buf.drain(len..len + i);
+                        self.skipping = false;
+                    }
+                }
+            }
+            let line_start = memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1);
+            if buf.len() - line_start > MAX_LINE_BYTES {
+                buf.truncate(line_start + MAX_LINE_BYTES);
+                self.skipping = true;
+                scanned = scanned.min(buf.len());
+            }
         }
     }
 }
@@ -302,16 +330,28 @@ impl<R: Read> Iterator for ChunkReader<R> {
     type Item = io::Result<Chunk>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
         if self.finished && self.carry.is_empty() {
             return None;
         }
         let mut buf = std::mem::take(&mut self.carry);
+        let mut failed = false;
         if !self.finished {
             buf.reserve(self.chunk_size);
             if let Err(e) = self.fill(&mut buf) {
+                // Hand out the complete lines read before the error first; the cut-off tail of
+                // the last line is lost with the error.
                 self.finished = true;
-                return Some(Err(e));
+                self.error = Some(e);
+                failed = true;
+                let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                buf.truncate(cut);
             }
+        }
+        if failed && buf.is_empty() {
+            return self.error.take().map(Err);
         }
         if !self.finished {
             // `fill` only stops early once a '\n' is present.
@@ -446,5 +486,44 @@ mod tests {
         assert_eq!(err.path, "/nonexistent/tollgate/x.log");
         assert!(err.to_string().contains("/nonexistent/tollgate/x.log"));
         assert!(open_input("/").is_err());
+    }
+
+    /// A reader that yields `good` and then fails, like a truncated gzip stream.
+    struct FailsAfter(std::io::Cursor<Vec<u8>>);
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "incomplete deflate stream",
+                )),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn complete_lines_before_a_read_error_are_handed_out_first() {
+        // Regression: a corrupt gzip lost the whole partly filled chunk (up to 1 MiB of lines).
+        let data = b"one\ntwo\nthree\nfou".to_vec();
+        let mut r = ChunkReader::new("t", FailsAfter(std::io::Cursor::new(data)));
+        let first = r.next().unwrap().unwrap();
+        let lines: Vec<Vec<u8>> = first.lines().map(|(_, l)| l.to_vec()).collect();
+        assert_eq!(lines, [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+        let err = r.next().unwrap().unwrap_err();
+        assert_eq!(err.to_string(), "incomplete deflate stream");
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_at_the_limit_and_numbering_goes_on() {
+        let mut data = vec![b'x'; MAX_LINE_BYTES * 3];
+        data.extend_from_slice(b"\nnext\n");
+        let cs = chunks(&data, 64 * 1024);
+        let lines = all_lines(&cs);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].0, 1);
+        assert_eq!(lines[0].1.len(), MAX_LINE_BYTES);
+        assert_eq!(lines[1], (2, b"next".to_vec()));
     }
 }

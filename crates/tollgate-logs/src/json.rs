@@ -507,13 +507,22 @@ fn build(f: Fields<'_>) -> Result<(Option<Cow<'_, str>>, LogRecord<'_>), ParseEr
             });
         }
     }
+    // An object with neither a request nor a status is not an access-log record (Caddy's other
+    // loggers, application logs interleaved in the same file).
+    let status = f.status.get();
+    if method.is_none() && target.is_none() && status.is_none() {
+        return Err(ParseError::new(
+            0,
+            "JSON object has no request fields (method, uri/request, status)",
+        ));
+    }
     let rec = LogRecord {
         client: "-",
         time: f.time.get(),
         method: method.unwrap_or(Cow::Borrowed("")),
         target: target.unwrap_or(Cow::Borrowed("")),
         protocol: protocol.unwrap_or(Cow::Borrowed("")),
-        status: f.status.get().unwrap_or(0),
+        status: status.unwrap_or(0),
         bytes: f.bytes.get().unwrap_or(0),
         referer: dash_empty(f.referer.get()),
         user_agent: dash_empty(f.user_agent.get()),

@@ -37,7 +37,7 @@ mod time;
 
 pub use input::{
     open_input, open_input_with_progress, ByteCounter, Chunk, ChunkReader, CountingReader, Input,
-    InputError, Lines, DEFAULT_CHUNK_SIZE,
+    InputError, Lines, DEFAULT_CHUNK_SIZE, MAX_LINE_BYTES,
 };
 pub use nginx::{FormatError, NginxFormat};
 pub use request::unescape;
@@ -176,31 +176,27 @@ impl LogFormat {
     }
 }
 
-/// Auto-detects the format from sample lines (the first lines of an input).
+/// Auto-detects the format from sample lines (the first lines of an input; pass a hundred or so).
 ///
-/// Empty and whitespace-only lines are skipped. If the first remaining line starts with `{` the
-/// format is [`LogFormat::JsonLines`]. Otherwise it is [`LogFormat::Combined`] if at least half
-/// of the lines parse as combined, else [`LogFormat::Common`] if at least half parse as common,
-/// else `None`. nginx custom formats cannot be detected (they need their `log_format`).
+/// Empty and whitespace-only lines are skipped. Each of combined, common and JSON lines is tried
+/// on every sample; the format that parses the most lines wins (ties: combined, then common,
+/// then JSON), so a few garbage or stray lines at the top of a file do not decide the format.
+/// `None` if no sample line parses in any format. nginx custom formats cannot be detected (they
+/// need their `log_format`).
 pub fn detect_format(sample_lines: &[&[u8]]) -> Option<LogFormat> {
     let lines: Vec<&[u8]> = sample_lines
         .iter()
         .map(|l| l.trim_ascii())
         .filter(|l| !l.is_empty())
         .collect();
-    let first = lines.first()?;
-    if first.starts_with(b"{") {
-        return Some(LogFormat::JsonLines);
+    let mut best: Option<(usize, LogFormat)> = None;
+    for f in [LogFormat::Combined, LogFormat::Common, LogFormat::JsonLines] {
+        let ok = lines.iter().filter(|l| f.parse_line(l).is_ok()).count();
+        if ok > 0 && best.as_ref().is_none_or(|(b, _)| ok > *b) {
+            best = Some((ok, f));
+        }
     }
-    let ok = |f: &LogFormat| lines.iter().filter(|l| f.parse_line(l).is_ok()).count();
-    let half = lines.len().div_ceil(2);
-    if ok(&LogFormat::Combined) >= half {
-        Some(LogFormat::Combined)
-    } else if ok(&LogFormat::Common) >= half {
-        Some(LogFormat::Common)
-    } else {
-        None
-    }
+    best.map(|(_, f)| f)
 }
 
 /// Borrowing view of a line: hands out `Cow<str>` fields, borrowed when the line is UTF-8.

@@ -386,6 +386,17 @@ fn nginx_escape_json() {
 }
 
 #[test]
+fn detection_takes_the_format_most_sample_lines_parse_in() {
+    let good =
+        br#"203.0.113.9 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0""#;
+    let mut sample: Vec<&[u8]> = vec![b"garbage 1", b"garbage 2", br#"{"a":1}"#];
+    sample.extend(std::iter::repeat_n(&good[..], 5));
+    assert_eq!(detect_format(&sample).map(|f| f.name()), Some("combined"));
+    let only_garbage: Vec<&[u8]> = vec![b"garbage", b"more"];
+    assert!(detect_format(&only_garbage).is_none());
+}
+
+#[test]
 fn json_errors() {
     let j = LogFormat::JsonLines;
     assert_eq!(err(&j, r#"{"status":200"#).reason, "truncated JSON");
@@ -401,9 +412,19 @@ fn json_errors() {
     );
     assert_eq!(err(&j, r#"{"a":1} {"#).reason, "invalid JSON");
     assert_eq!(
-        err(&j, r#"{"remote_addr":"1.2.3.\u0034"}"#).reason,
+        err(&j, r#"{"remote_addr":"1.2.3.\u0034","status":200}"#).reason,
         "client address contains JSON escapes"
     );
+    // Objects that are not access-log records (other loggers in the same file) are malformed.
+    for line in [
+        "{}",
+        r#"{"level":"info","logger":"tls","msg":"certificate obtained"}"#,
+    ] {
+        assert_eq!(
+            err(&j, line).reason,
+            "JSON object has no request fields (method, uri/request, status)"
+        );
+    }
     // a generic "time" key holding a duration is not a timestamp
     let r = j.parse_line(br#"{"time":"0.002","status":200}"#).unwrap();
     assert_eq!(r.time, None);

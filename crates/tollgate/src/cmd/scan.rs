@@ -195,7 +195,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
                     }
                 };
                 if format.is_none() {
-                    let sample: Vec<&[u8]> = chunk.lines().take(20).map(|(_, l)| l).collect();
+                    let sample: Vec<&[u8]> = chunk.lines().take(200).map(|(_, l)| l).collect();
                     match detect_format(&sample) {
                         Some(f) => format = Some(Arc::new(f)),
                         None => {
