@@ -8,6 +8,32 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use tollgate_agents::Catalogue;
 use tollgate_policy::Policy;
+use tollgate_signals::SignalsConfig;
+
+fn render_signals(cfg: SignalsConfig, policy: &Policy, catalogue: &Catalogue) -> Signals {
+    let mut headers = Vec::new();
+    let mut push = |name: &'static str, value: String| {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            headers.push((http::HeaderName::from_static(name), v));
+        }
+    };
+    push(
+        "content-usage",
+        tollgate_signals::content_usage_header(&cfg),
+    );
+    for (name, value) in tollgate_signals::tdm_headers(&cfg) {
+        push(name, value);
+    }
+    push("link", tollgate_signals::license_link_header(&cfg));
+    Signals {
+        robots_txt: tollgate_signals::generate_robots(policy, catalogue, &cfg),
+        tdmrep_json: tollgate_signals::tdmrep_json(&cfg),
+        rsl_xml: tollgate_signals::rsl_document(&cfg, policy),
+        license_path: cfg.license.path.clone(),
+        headers,
+        config: cfg,
+    }
+}
 
 /// Where allowed requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +191,24 @@ pub struct ServerConfig {
     pub log_json: bool,
 }
 
+/// The signals generated from the policy and `[signals]`, rendered once per config load.
+#[derive(Debug, Clone)]
+pub struct Signals {
+    /// The `[signals]` table.
+    pub config: SignalsConfig,
+    /// `/robots.txt` (RFC 9309 + Content-Usage + Content-Signal + License).
+    pub robots_txt: String,
+    /// `/.well-known/tdmrep.json` (TDMRep).
+    pub tdmrep_json: String,
+    /// The RSL 1.0 licence document, served at `license_path`.
+    pub rsl_xml: String,
+    /// Where the licence document is served.
+    pub license_path: String,
+    /// Headers added to every proxied response: `Content-Usage`, `tdm-reservation`,
+    /// `tdm-policy`, `Link: <licence>; rel="license"`.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
 /// Everything `serve` needs from the config file.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -172,6 +216,9 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[policy]` and `[[rule]]`.
     pub policy: Policy,
+    /// `[signals]`, rendered; `None` when the file has no `[signals]` table (then `/robots.txt`
+    /// and friends come from the origin unchanged).
+    pub signals: Option<Signals>,
 }
 
 /// A config error: file, line, message.
@@ -251,7 +298,16 @@ impl Config {
             line: e.line,
             message: e.message,
         })?;
+        let signals = match SignalsConfig::parse(file, src).map_err(|e| ConfigError {
+            file: e.file,
+            line: e.line,
+            message: e.message,
+        })? {
+            None => None,
+            Some(cfg) => Some(render_signals(cfg, &policy, catalogue)),
+        };
         Ok(Config {
+            signals,
             server: ServerConfig {
                 listen: s.listen,
                 origin,

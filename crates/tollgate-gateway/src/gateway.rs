@@ -99,6 +99,39 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `/robots.txt`, `/.well-known/tdmrep.json` and the licence document, generated from the
+/// policy, for GET and HEAD (a HEAD gets the same headers and an empty body).
+fn signal_document(live: &Live, method: &str, raw_path: &str) -> Option<Response<Body>> {
+    let sig = live.config.signals.as_ref()?;
+    if method != "GET" && method != "HEAD" {
+        return None;
+    }
+    let path = tollgate_policy::path::normalize(raw_path);
+    let (ctype, body) = if path == "/robots.txt" {
+        ("text/plain; charset=utf-8", &sig.robots_txt)
+    } else if path == tollgate_signals::TDMREP_PATH {
+        ("application/json", &sig.tdmrep_json)
+    } else if path == sig.license_path {
+        (tollgate_signals::RSL_MEDIA_TYPE, &sig.rsl_xml)
+    } else {
+        return None;
+    };
+    let len = body.len();
+    let mut r = Response::new(if method == "HEAD" {
+        full(Bytes::new())
+    } else {
+        full(body.clone())
+    });
+    let h = r.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=3600"),
+    );
+    Some(r)
+}
+
 impl Gateway {
     /// A gateway for `config`. `config_path` is re-read on [`Gateway::reload`].
     pub fn new(
@@ -242,7 +275,10 @@ impl Gateway {
         );
         // Phase 3: record.
         let record = self.record(&live, &facts, &client, &decision, client_ip);
-        // Phase 4: act.
+        // Phase 4: act. Signal documents are answered here, never blocked (invariant 3).
+        if let Some(resp) = signal_document(&live, &orig.method, path) {
+            return Ok(resp);
+        }
         let kind = answer_kind(client.class, req.headers());
         let resp = self
             .act(
@@ -424,6 +460,17 @@ impl Gateway {
                 metrics::histogram!("tollgate_upstream_seconds")
                     .record(started.elapsed().as_secs_f64());
                 strip_hop_by_hop(resp.headers_mut());
+                if let Some(sig) = &live.config.signals {
+                    let h = resp.headers_mut();
+                    for (name, value) in &sig.headers {
+                        // The origin's own statement wins; `Link` is additive.
+                        if name == http::header::LINK {
+                            h.append(name.clone(), value.clone());
+                        } else if !h.contains_key(name) {
+                            h.insert(name.clone(), value.clone());
+                        }
+                    }
+                }
                 resp
             }
             Err(e) => {

@@ -532,6 +532,11 @@ impl Policy {
         &self.rules
     }
 
+    /// The action taken when no rule matches (`[policy] default`).
+    pub fn default_action(&self) -> &Action {
+        &self.default
+    }
+
     /// The licence document path, if configured.
     pub fn license_path(&self) -> Option<&str> {
         self.license_path.as_deref()

@@ -67,10 +67,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use tollgate_agents::verify::{RequestFacts, UnverifiedReason};
-use tollgate_agents::{Agent, Catalogue, Class, Client, UaMatch, Verification};
+use tollgate_agents::{Agent, Catalogue};
 use tollgate_policy::rules::Rule;
-use tollgate_policy::{Action, NoHeaders, Policy};
+use tollgate_policy::{Action, Policy};
 
 use crate::config::SignalsConfig;
 
@@ -102,26 +101,9 @@ fn applies_to_everyone(rule: &Rule) -> bool {
     rule.classes.is_empty() && rule.agents.is_empty() && rule.operators.is_empty()
 }
 
-/// The policy's default action. `Policy` does not expose it, so it is found by asking
-/// [`Policy::decide`] about a client no rule names (one per class, an unusual method and path);
-/// the first decision reached by default gives it. `None` when every probe meets a rule (then the
-/// rules, not the default, decide).
-fn default_action(policy: &Policy, catalogue: &Catalogue) -> Option<Action> {
-    Class::ALL.iter().find_map(|&class| {
-        let client = Client {
-            ua: UaMatch::Browser,
-            agent: None,
-            class,
-            verification: Verification::Unverified(UnverifiedReason::NoClaim),
-        };
-        let facts = RequestFacts {
-            method: "TOLLGATE-PROBE",
-            path: "/tollgate-default-probe",
-            ..RequestFacts::default()
-        };
-        let d = policy.decide(catalogue, &facts, &client, &NoHeaders);
-        (d.reason == Some("default")).then_some(d.action)
-    })
+/// The policy's default action (`[policy] default`).
+fn default_action(policy: &Policy, _catalogue: &Catalogue) -> Option<Action> {
+    Some(policy.default_action().clone())
 }
 
 /// One converted glob: a robots.txt pattern in prefix form and whether the glob must match to

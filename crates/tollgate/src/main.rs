@@ -23,6 +23,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Validate a config file; prints each error with file:line.
     Check(cmd::serve::CheckArgs),
+    /// Print the robots.txt generated from the policy and [signals].
+    Robots(cmd::serve::RobotsArgs),
     /// Report who crawled you, from access logs: per agent, operator and class.
     Scan(cmd::scan::ScanArgs),
     /// Published crawler IP ranges: show the loaded sources, or fetch fresh copies.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(a) => cmd::serve::serve(a),
         Command::Check(a) => cmd::serve::check(a),
+        Command::Robots(a) => cmd::serve::robots(a),
         Command::Scan(a) => cmd::scan::run(a),
         Command::Ranges(c) => cmd::ranges::run(c),
         Command::Catalogue(c) => cmd::catalogue::run(c),

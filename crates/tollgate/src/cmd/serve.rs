@@ -242,3 +242,23 @@ fn spawn_reloaders(gateway: &Arc<Gateway>, path: Option<PathBuf>, watch: bool) {
         });
     }
 }
+
+/// Arguments of `tollgate robots`.
+#[derive(clap::Args)]
+pub struct RobotsArgs {
+    /// Config file; default: the embedded examples/tollgate.toml.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+/// `tollgate robots`: prints the robots.txt that `serve` generates from the policy and
+/// `[signals]`.
+pub fn robots(a: RobotsArgs) -> anyhow::Result<ExitCode> {
+    let classifier = crate::data::classifier(None, None)?;
+    let config = load(a.config.as_deref(), &classifier)?;
+    let Some(signals) = config.signals else {
+        anyhow::bail!("the config has no [signals] table, so serve passes /robots.txt to the origin unchanged; add [signals] site_url = \"https://…\" to generate one");
+    };
+    crate::output::print(&signals.robots_txt)?;
+    Ok(ExitCode::SUCCESS)
+}
