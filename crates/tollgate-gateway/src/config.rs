@@ -298,14 +298,13 @@ impl Config {
             line: e.line,
             message: e.message,
         })?;
-        let signals = match SignalsConfig::parse(file, src).map_err(|e| ConfigError {
-            file: e.file,
-            line: e.line,
-            message: e.message,
-        })? {
-            None => None,
-            Some(cfg) => Some(render_signals(cfg, &policy, catalogue)),
-        };
+        let signals = SignalsConfig::parse(file, src)
+            .map_err(|e| ConfigError {
+                file: e.file,
+                line: e.line,
+                message: e.message,
+            })?
+            .map(|cfg| render_signals(cfg, &policy, catalogue));
         Ok(Config {
             signals,
             server: ServerConfig {
