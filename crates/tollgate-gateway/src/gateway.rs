@@ -24,7 +24,35 @@ use crate::config::Config;
 use crate::forwarding::{canonical, client_addr, is_trusted, set_forwarding, strip_hop_by_hop};
 use crate::limiter::{BucketKey, Limiter};
 use crate::origin::{Upstream, UpstreamError};
-use crate::respond::{answer_kind, full, refusal, AnswerKind, Body, Refusal};
+use crate::respond::{answer_kind, full, refusal, AnswerKind, Body, CarriedAnswer, Refusal};
+
+/// Where nginx hands a refusal carried across `auth_request` back to tollgate
+/// (see docs/deploy/nginx-forward-auth.conf).
+pub const ANSWER_PATH: &str = "/.tollgate/answer";
+
+/// Renders the refusal carried in `X-Tollgate-Answer` (forward-auth with nginx).
+fn carried_answer(req: &Request<Incoming>) -> Response<Body> {
+    let carried = req
+        .headers()
+        .get("x-tollgate-answer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(CarriedAnswer::decode);
+    match carried {
+        Some(c) => c.render(),
+        None => refusal(
+            &Refusal {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: "The site's policy does not allow this request.".into(),
+                rule: None,
+                terms: None,
+                retry_after_secs: None,
+                price: None,
+            },
+            AnswerKind::Text,
+        ),
+    }
+}
 
 /// Recent decisions kept for `/api/decisions`.
 pub const RECENT_DECISIONS: usize = 1_000;
@@ -240,6 +268,9 @@ impl Gateway {
         peer: SocketAddr,
         req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
+        if self.forward_auth && req.uri().path() == ANSWER_PATH {
+            return Ok(carried_answer(&req));
+        }
         let live = self.live.load_full();
         let server = &live.config.server;
         // Phase 1: facts.
@@ -376,13 +407,21 @@ impl Gateway {
     ) -> Response<Body> {
         let server = &live.config.server;
         let terms = server.terms_url.as_deref();
+        // nginx's auth_request passes only 2xx/401/403: carry the real answer in a header.
+        let nginx = self.forward_auth
+            && req
+                .headers()
+                .get("x-tollgate-proxy")
+                .and_then(|v| v.to_str().ok())
+                == Some("nginx");
         let who = match &rec.agent {
             Some(a) => format!("{a} ({})", rec.class),
             None => format!("this client ({})", rec.class),
         };
         match &d.action {
             Action::Allow => self.pass(live, req, peer, client_ip, trusted_peer).await,
-            Action::Deny | Action::Challenge => refusal(
+            Action::Deny | Action::Challenge => self.refuse(
+                nginx,
                 &Refusal {
                     status: StatusCode::FORBIDDEN,
                     code: "forbidden",
@@ -394,7 +433,8 @@ impl Gateway {
                 },
                 kind,
             ),
-            Action::Charge(price) => refusal(
+            Action::Charge(price) => self.refuse(
+                nginx,
                 &Refusal {
                     status: StatusCode::PAYMENT_REQUIRED,
                     code: "payment-required",
@@ -412,7 +452,8 @@ impl Gateway {
                 let key = BucketKey::new(d.rule.unwrap_or(usize::MAX), spec.key, client_ip, agent, operator);
                 match self.limiter.take(key, spec, Instant::now()) {
                     Ok(()) => self.pass(live, req, peer, client_ip, trusted_peer).await,
-                    Err(wait) => refusal(
+                    Err(wait) => self.refuse(
+                nginx,
                         &Refusal {
                             status: StatusCode::TOO_MANY_REQUESTS,
                             code: "rate-limited",
@@ -426,7 +467,7 @@ impl Gateway {
                     ),
                 }
             }
-            Action::Tarpit => self.tarpit(live, &who, &rec.rule, terms, kind),
+            Action::Tarpit => self.tarpit(live, &who, &rec.rule, terms, kind, nginx),
         }
     }
 
@@ -500,6 +541,19 @@ impl Gateway {
         }
     }
 
+    /// A refusal as the client should see it; with nginx forward-auth, a 403 carrying it.
+    fn refuse(&self, nginx: bool, r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
+        if !nginx {
+            return refusal(r, kind);
+        }
+        let mut resp = Response::new(full(Bytes::new()));
+        *resp.status_mut() = StatusCode::FORBIDDEN;
+        if let Ok(v) = HeaderValue::from_str(&CarriedAnswer::of(r, kind).encode()) {
+            resp.headers_mut().insert("x-tollgate-answer", v);
+        }
+        resp
+    }
+
     fn tarpit(
         &self,
         live: &Live,
@@ -507,15 +561,18 @@ impl Gateway {
         rule: &str,
         terms: Option<&str>,
         kind: AnswerKind,
+        nginx: bool,
     ) -> Response<Body> {
         let cfg = &live.config.server.tarpit;
-        let permit = if cfg.enabled {
+        // A forward-auth check cannot trickle the page itself: it answers 429 at once.
+        let permit = if cfg.enabled && !self.forward_auth {
             Arc::clone(&self.tarpit).try_acquire_owned().ok()
         } else {
             None
         };
         let Some(permit) = permit else {
-            return refusal(
+            return self.refuse(
+                nginx,
                 &Refusal {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     code: "rate-limited",

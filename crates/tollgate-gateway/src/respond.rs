@@ -21,7 +21,8 @@ pub fn full(b: impl Into<Bytes>) -> Body {
 }
 
 /// How the client wants its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AnswerKind {
     /// A browser navigating: a short HTML page.
     Html,
@@ -216,6 +217,28 @@ mod tests {
     }
 
     #[test]
+    fn a_carried_answer_round_trips_through_a_header() {
+        let r = Refusal {
+            status: StatusCode::PAYMENT_REQUIRED,
+            code: "payment-required",
+            message: "\u{dc}berBot pays \"USD 0.002\"".into(),
+            rule: Some("charge"),
+            terms: None,
+            retry_after_secs: None,
+            price: Some("USD 0.002".into()),
+        };
+        let c = CarriedAnswer::of(&r, AnswerKind::Json);
+        let v = c.encode();
+        assert!(v.bytes().all(|b| b.is_ascii_graphic()), "{v}");
+        assert!(HeaderValue::from_str(&v).is_ok());
+        assert_eq!(CarriedAnswer::decode(&v), Some(c.clone()));
+        let resp = c.render();
+        assert_eq!(resp.status(), 402);
+        assert_eq!(resp.headers()["crawler-price"], "USD 0.002");
+        assert_eq!(CarriedAnswer::decode("%7Bnot json"), None);
+    }
+
+    #[test]
     fn rate_limits_carry_retry_after() {
         let r = Refusal {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -229,5 +252,89 @@ mod tests {
         let resp = refusal(&r, AnswerKind::Text);
         assert_eq!(resp.headers()["retry-after"], "3");
         assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    }
+}
+
+/// A refusal carried across nginx's `auth_request` (which only passes 2xx/401/403): forward-auth
+/// answers 403 with this in the `X-Tollgate-Answer` header; nginx hands it back on
+/// `/.tollgate/answer`, where it is rendered without deciding again (so a rate-limit token is
+/// never taken twice). It can only ever render a refusal, so a forged one harms no one but its
+/// sender.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CarriedAnswer {
+    /// Status code (402, 403, 429, 502, 503, 504; anything else renders as 403).
+    pub status: u16,
+    /// Machine code.
+    pub code: String,
+    /// Sentence for people.
+    pub message: String,
+    /// Deciding rule.
+    pub rule: Option<String>,
+    /// Terms link.
+    pub terms: Option<String>,
+    /// Retry-After seconds.
+    pub retry: Option<u64>,
+    /// Quoted price.
+    pub price: Option<String>,
+    /// Answer kind chosen for the original client.
+    pub kind: AnswerKind,
+}
+
+impl CarriedAnswer {
+    /// Captures a refusal.
+    pub fn of(r: &Refusal<'_>, kind: AnswerKind) -> CarriedAnswer {
+        CarriedAnswer {
+            status: r.status.as_u16(),
+            code: r.code.to_string(),
+            message: r.message.clone(),
+            rule: r.rule.map(str::to_string),
+            terms: r.terms.map(str::to_string),
+            retry: r.retry_after_secs,
+            price: r.price.clone(),
+            kind,
+        }
+    }
+
+    /// The header value: percent-encoded JSON (visible ASCII only).
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        percent_encoding::utf8_percent_encode(&json, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
+
+    /// Parses a header value made by [`CarriedAnswer::encode`].
+    pub fn decode(value: &str) -> Option<CarriedAnswer> {
+        let json = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()?;
+        serde_json::from_str(&json).ok()
+    }
+
+    /// Renders it.
+    pub fn render(&self) -> Response<Body> {
+        let status = match self.status {
+            402 | 403 | 429 | 502 | 503 | 504 => {
+                StatusCode::from_u16(self.status).unwrap_or(StatusCode::FORBIDDEN)
+            }
+            _ => StatusCode::FORBIDDEN,
+        };
+        let code: &'static str = match self.code.as_str() {
+            "payment-required" => "payment-required",
+            "rate-limited" => "rate-limited",
+            "bad-gateway" => "bad-gateway",
+            "gateway-timeout" => "gateway-timeout",
+            _ => "forbidden",
+        };
+        refusal(
+            &Refusal {
+                status,
+                code,
+                message: self.message.clone(),
+                rule: self.rule.as_deref(),
+                terms: self.terms.as_deref(),
+                retry_after_secs: self.retry,
+                price: self.price.clone(),
+            },
+            self.kind,
+        )
     }
 }
