@@ -7,10 +7,12 @@
 //! - [`origin`]: pooled HTTP client, Unix socket, or static files.
 //! - [`forwarding`]: trusted proxies, hop-by-hop and `X-Forwarded-*`/`Forwarded` headers.
 //! - [`respond`]: machine answers for machines, HTML only for browsers navigating.
+//! - [`fcrdns`]: forward-confirmed reverse DNS crawler checks (bounded cache, timeouts).
 //! - [`limiter`]: token buckets; [`admin`]: metrics, health, recent decisions.
 
 pub mod admin;
 pub mod config;
+pub mod fcrdns;
 pub mod forwarding;
 pub mod gateway;
 pub mod limiter;
