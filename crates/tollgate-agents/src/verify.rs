@@ -47,6 +47,8 @@ pub enum UnverifiedReason {
 pub enum SpoofReason {
     /// The address is outside every range the operator publishes for the agent.
     OutsideRanges,
+    /// Forward-confirmed reverse DNS did not lead to one of the agent's documented host names.
+    FcrdnsMismatch,
 }
 
 /// The verification outcome of a client's claim (DESIGN.md: `verified(by)`, `unverified`,

@@ -151,6 +151,8 @@ struct ServerDoc {
     tarpit: TarpitConfig,
     #[serde(default)]
     log_json: bool,
+    #[serde(default)]
+    fcrdns: Option<crate::fcrdns::FcrdnsConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -189,6 +191,9 @@ pub struct ServerConfig {
     pub tarpit: TarpitConfig,
     /// One JSON object per log line instead of text.
     pub log_json: bool,
+    /// Forward-confirmed reverse DNS for agents that document host names (`[server.fcrdns]`;
+    /// on by default).
+    pub fcrdns: crate::fcrdns::FcrdnsConfig,
 }
 
 /// The signals generated from the policy and `[signals]`, rendered once per config load.
@@ -317,6 +322,7 @@ impl Config {
                 admin: s.admin,
                 tarpit: s.tarpit,
                 log_json: s.log_json,
+                fcrdns: s.fcrdns.unwrap_or_default(),
             },
             policy,
         })

@@ -99,6 +99,7 @@ pub struct Gateway {
     recent: Mutex<VecDeque<DecisionRecord>>,
     forward_auth: bool,
     config_path: Option<PathBuf>,
+    fcrdns: Option<crate::fcrdns::Fcrdns>,
 }
 
 struct HeaderView<'a>(&'a HeaderMap);
@@ -175,6 +176,13 @@ impl Gateway {
             Duration::from_secs(s.upstream_timeout_secs),
         );
         let tarpit = Arc::new(Semaphore::new(s.tarpit.max_concurrent));
+        let fcrdns = match crate::fcrdns::Fcrdns::new(&s.fcrdns) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(target: "tollgate::server", error = %e, "no DNS resolver: reverse-DNS verification is off");
+                None
+            }
+        };
         Gateway {
             live: ArcSwap::from_pointee(Live { config, upstream }),
             classifier,
@@ -183,6 +191,35 @@ impl Gateway {
             recent: Mutex::new(VecDeque::with_capacity(RECENT_DECISIONS)),
             forward_auth,
             config_path,
+            fcrdns,
+        }
+    }
+
+    /// Completes a claim that published ranges did not prove with forward-confirmed reverse DNS,
+    /// for agents that document host names. A failed check is `spoofed`; an unavailable one
+    /// changes nothing (DESIGN.md: lookups that time out count as unverified).
+    async fn verify_fcrdns(&self, client: &mut Client, ip: IpAddr) {
+        use tollgate_agents::verify::{SpoofReason, Verification, VerifiedBy};
+        let (Some(fcrdns), Some(id)) = (&self.fcrdns, client.agent) else {
+            return;
+        };
+        if matches!(client.verification, Verification::Verified(_)) {
+            return;
+        }
+        let suffixes = &self.classifier.catalogue().agent(id).verify.fcrdns;
+        if suffixes.is_empty() {
+            return;
+        }
+        match fcrdns.check(ip, suffixes).await {
+            crate::fcrdns::FcrdnsOutcome::Verified { .. } => {
+                client.verification = Verification::Verified(VerifiedBy::Fcrdns);
+            }
+            crate::fcrdns::FcrdnsOutcome::Mismatch { .. } => {
+                if !matches!(client.verification, Verification::Spoofed(_)) {
+                    client.verification = Verification::Spoofed(SpoofReason::FcrdnsMismatch);
+                }
+            }
+            crate::fcrdns::FcrdnsOutcome::Unavailable => {}
         }
     }
 
@@ -297,7 +334,8 @@ impl Gateway {
             time: Some(unix_now()),
         };
         // Phase 2: classify (pure) and decide (pure).
-        let client = self.classifier.classify(&facts);
+        let mut client = self.classifier.classify(&facts);
+        self.verify_fcrdns(&mut client, client_ip).await;
         let decision = live.config.policy.decide(
             self.classifier.catalogue(),
             &facts,
