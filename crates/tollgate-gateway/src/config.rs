@@ -153,6 +153,12 @@ struct ServerDoc {
     log_json: bool,
     #[serde(default)]
     fcrdns: Option<crate::fcrdns::FcrdnsConfig>,
+    #[serde(default = "default_ranges_hours")]
+    ranges_update_hours: u64,
+}
+
+fn default_ranges_hours() -> u64 {
+    24
 }
 
 fn default_listen() -> SocketAddr {
@@ -194,6 +200,9 @@ pub struct ServerConfig {
     /// Forward-confirmed reverse DNS for agents that document host names (`[server.fcrdns]`;
     /// on by default).
     pub fcrdns: crate::fcrdns::FcrdnsConfig,
+    /// Fetch fresh published IP ranges every this many hours (0 = never); the classifier is
+    /// swapped atomically after a successful fetch.
+    pub ranges_update_hours: u64,
 }
 
 /// The signals generated from the policy and `[signals]`, rendered once per config load.
@@ -323,6 +332,7 @@ impl Config {
                 tarpit: s.tarpit,
                 log_json: s.log_json,
                 fcrdns: s.fcrdns.unwrap_or_default(),
+                ranges_update_hours: s.ranges_update_hours,
             },
             policy,
         })

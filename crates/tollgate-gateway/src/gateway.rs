@@ -93,7 +93,7 @@ pub struct DecisionRecord {
 /// The gateway: live config, shared state, and the request handler.
 pub struct Gateway {
     live: ArcSwap<Live>,
-    classifier: Arc<Classifier>,
+    classifier: ArcSwap<Classifier>,
     limiter: Limiter,
     tarpit: Arc<Semaphore>,
     recent: Mutex<VecDeque<DecisionRecord>>,
@@ -185,7 +185,7 @@ impl Gateway {
         };
         Gateway {
             live: ArcSwap::from_pointee(Live { config, upstream }),
-            classifier,
+            classifier: ArcSwap::from(classifier),
             limiter: Limiter::default(),
             tarpit,
             recent: Mutex::new(VecDeque::with_capacity(RECENT_DECISIONS)),
@@ -206,7 +206,8 @@ impl Gateway {
         if matches!(client.verification, Verification::Verified(_)) {
             return;
         }
-        let suffixes = &self.classifier.catalogue().agent(id).verify.fcrdns;
+        let classifier = self.classifier.load();
+        let suffixes = &classifier.catalogue().agent(id).verify.fcrdns;
         if suffixes.is_empty() {
             return;
         }
@@ -228,9 +229,15 @@ impl Gateway {
         self.live.load()
     }
 
-    /// The classifier.
-    pub fn classifier(&self) -> &Classifier {
-        &self.classifier
+    /// The classifier in use.
+    pub fn classifier(&self) -> Arc<Classifier> {
+        self.classifier.load_full()
+    }
+
+    /// Swaps in a classifier built from fresh range data (the catalogue must be the same one, so
+    /// agent ids stay valid for requests in flight).
+    pub fn set_classifier(&self, classifier: Arc<Classifier>) {
+        self.classifier.store(classifier);
     }
 
     /// Re-reads the config file and swaps it in atomically; on any error the old config stays
@@ -244,7 +251,7 @@ impl Gateway {
         let config = Config::parse(
             &path.display().to_string(),
             &text,
-            self.classifier.catalogue(),
+            self.classifier.load().catalogue(),
         )
         .map_err(|e| e.to_string())?;
         let s = &config.server;
@@ -334,10 +341,10 @@ impl Gateway {
             time: Some(unix_now()),
         };
         // Phase 2: classify (pure) and decide (pure).
-        let mut client = self.classifier.classify(&facts);
+        let mut client = self.classifier.load().classify(&facts);
         self.verify_fcrdns(&mut client, client_ip).await;
         let decision = live.config.policy.decide(
-            self.classifier.catalogue(),
+            self.classifier.load().catalogue(),
             &facts,
             &client,
             &HeaderView(req.headers()),
@@ -376,7 +383,7 @@ impl Gateway {
         let policy = &live.config.policy;
         let agent = client
             .agent
-            .map(|id| self.classifier.catalogue().agent(id).name.clone());
+            .map(|id| self.classifier.load().catalogue().agent(id).name.clone());
         let rec = DecisionRecord {
             time: facts.time.unwrap_or(0),
             client: ip.to_string(),
@@ -486,7 +493,8 @@ impl Gateway {
             ),
             Action::Limit(spec) => {
                 let agent = client.agent.map(|a| a.0);
-                let operator = client.agent.map(|a| self.classifier.catalogue().agent(a).operator.as_str());
+                let classifier = self.classifier.load();
+                let operator = client.agent.map(|a| classifier.catalogue().agent(a).operator.as_str());
                 let key = BucketKey::new(d.rule.unwrap_or(usize::MAX), spec.key, client_ip, agent, operator);
                 match self.limiter.take(key, spec, Instant::now()) {
                     Ok(()) => self.pass(live, req, peer, client_ip, trusted_peer).await,

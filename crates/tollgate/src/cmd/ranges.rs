@@ -99,14 +99,26 @@ fn fetch(agent: &ureq::Agent, url: &str, max_bytes: u64) -> anyhow::Result<Strin
     String::from_utf8(body).with_context(|| format!("{url}: not UTF-8"))
 }
 
+/// One file's outcome of an update.
+pub struct FileUpdate {
+    /// File name under `<data dir>/ipranges/`.
+    pub file: String,
+    /// `Ok(per-source prefix counts)` or the error; on error the old file (or the embedded
+    /// copy) stays in use.
+    pub result: Result<String, String>,
+    /// Whether a previous download existed.
+    pub had_old: bool,
+}
+
 /// Downloads each distinct (file, url) once, validates it against every source that reads the
-/// file, then atomically replaces `<dir>/ipranges/<file>`.
-fn update(
+/// file, then atomically replaces `<dir>/ipranges/<file>`. Used by `ranges update` and by
+/// `serve`'s timer.
+pub fn update_files(
     dir: &Path,
     only: &[String],
     timeout: Duration,
     max_bytes: u64,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Vec<FileUpdate>> {
     let specs = crate::data::range_sources(Some(dir))?;
     for name in only {
         if !specs.iter().any(|s| &s.name == name) {
@@ -133,9 +145,7 @@ fn update(
         ))
         .build();
     let agent = ureq::Agent::new_with_config(config);
-    let mut failures = 0;
-    let mut updated = 0;
-    let total = by_file.len();
+    let mut out = Vec::new();
     for ((file, url), users) in by_file {
         let had_old = target.join(&file).exists();
         let result = fetch(&agent, &url, max_bytes).and_then(|text| {
@@ -154,26 +164,47 @@ fn update(
             std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, target.join(&file))
                 .with_context(|| format!("replacing {file}"))?;
-            Ok(counts)
+            Ok(counts.join(", "))
         });
-        match result {
+        out.push(FileUpdate {
+            file,
+            result: result.map_err(|e| format!("{e:#}")),
+            had_old,
+        });
+    }
+    Ok(out)
+}
+
+fn update(
+    dir: &Path,
+    only: &[String],
+    timeout: Duration,
+    max_bytes: u64,
+) -> anyhow::Result<ExitCode> {
+    let results = update_files(dir, only, timeout, max_bytes)?;
+    let total = results.len();
+    let mut updated = 0;
+    for u in &results {
+        match &u.result {
             Ok(counts) => {
                 updated += 1;
-                println!("updated {file}: {}", counts.join(", "));
+                println!("updated {}: {counts}", u.file);
             }
             Err(e) => {
-                failures += 1;
-                let kept = if had_old {
+                let kept = if u.had_old {
                     "kept the previous download"
                 } else {
                     "still using the embedded copy"
                 };
-                eprintln!("not updated {file} ({kept}): {e:#}");
+                eprintln!("not updated {} ({kept}): {e}", u.file);
             }
         }
     }
-    eprintln!("{updated} of {total} files updated in {}", target.display());
-    Ok(if failures == 0 {
+    eprintln!(
+        "{updated} of {total} files updated in {}",
+        dir.join("ipranges").display()
+    );
+    Ok(if updated == total {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -161,6 +161,10 @@ async fn run(
         });
     }
     spawn_reloaders(&gateway, a.config.clone(), a.watch);
+    let hours = gateway.live().config.server.ranges_update_hours;
+    if let (true, Some(dir)) = (hours > 0, crate::data::data_dir(a.data_dir.as_deref())) {
+        spawn_ranges_timer(Arc::clone(&gateway), dir, Duration::from_secs(hours * 3600));
+    }
     tracing::info!(
         target: "tollgate::server",
         listen = %listen,
@@ -200,6 +204,44 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Every `every`, fetch the published ranges into `dir` (as `tollgate ranges update` does) and
+/// swap in a classifier built from them; failures are logged and change nothing.
+fn spawn_ranges_timer(gateway: Arc<Gateway>, dir: PathBuf, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tick.tick().await;
+            let d = dir.clone();
+            let job = tokio::task::spawn_blocking(move || {
+                let results =
+                    crate::cmd::ranges::update_files(&d, &[], Duration::from_secs(20), 16 << 20)?;
+                let classifier = crate::data::classifier(None, Some(&d))?;
+                anyhow::Ok((results, classifier))
+            })
+            .await;
+            match job {
+                Ok(Ok((results, classifier))) => {
+                    let ok = results.iter().filter(|r| r.result.is_ok()).count();
+                    for r in results.iter() {
+                        if let Err(e) = &r.result {
+                            tracing::warn!(target: "tollgate::ranges", file = %r.file, error = %e, "range file not updated");
+                        }
+                    }
+                    gateway.set_classifier(Arc::new(classifier));
+                    metrics::counter!("tollgate_ranges_updates_total").increment(1);
+                    tracing::info!(target: "tollgate::ranges", updated = ok, files = results.len(), "published ranges refreshed");
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(target: "tollgate::ranges", error = %e, "ranges update failed; the current ranges stay")
+                }
+                Err(e) => {
+                    tracing::error!(target: "tollgate::ranges", error = %e, "ranges update task failed")
+                }
+            }
+        }
+    });
 }
 
 fn do_reload(g: &Gateway, why: &str) {
