@@ -75,17 +75,28 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging(json: bool) {
+/// One line per decision on stderr, written by a background thread so the request path never
+/// waits on the terminal or a pipe (lines are dropped, and counted by tracing-appender, only if
+/// 128k are pending). Plain text unless `json`; colours only on a terminal. Keep the guard alive
+/// for the life of the process: dropping it flushes.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(128_000)
+        .lossy(true)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(writer);
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
 
 /// Runs the gateway until Ctrl-C / SIGTERM.
@@ -100,7 +111,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         // The proxy asking is the peer; by default trust it only on loopback.
         config.server.trusted_proxies = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
     }
-    init_logging(config.server.log_json);
+    let _log_guard = init_logging(config.server.log_json);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -116,6 +127,16 @@ async fn run(
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    // Histograms keep samples until upkeep drains them: without this, memory grows with every
+    // request until /metrics is scraped (invariant 5: every table bounded).
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let listen = config.server.listen;
     let admin_cfg = config.server.admin.clone();
     let origin = config.server.origin.to_string();
