@@ -216,7 +216,9 @@ enum PatternDoc {
     },
 }
 
-fn line_of(src: &str, offset: usize) -> usize {
+/// 1-based line number of byte `offset` in `src` (offsets past the end count as the end), for
+/// file:line error messages of every TOML file tollgate reads.
+pub fn line_of(src: &str, offset: usize) -> usize {
     src.as_bytes()[..offset.min(src.len())]
         .iter()
         .filter(|&&b| b == b'\n')

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use tollgate_agents::catalogue::line_of;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -248,14 +249,6 @@ pub struct ConfigError {
 }
 
 const TOP_LEVEL: [&str; 4] = ["server", "policy", "rule", "signals"];
-
-fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
 
 impl Config {
     /// Parses and validates a whole `tollgate.toml`.

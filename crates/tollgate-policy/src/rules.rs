@@ -27,6 +27,7 @@
 //! case-insensitively: `*` stays within one segment, `**` crosses segments.
 
 use std::fmt;
+use tollgate_agents::catalogue::line_of;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
@@ -374,14 +375,6 @@ pub struct PolicyError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
-}
-
-fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 fn build_action(

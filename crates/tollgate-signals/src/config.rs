@@ -24,6 +24,7 @@
 //! line (DESIGN.md invariant 7), the way `tollgate_policy::Policy::parse` does.
 
 use std::fmt;
+use tollgate_agents::catalogue::line_of;
 
 use serde::{Deserialize, Deserializer};
 use tollgate_policy::Money;
@@ -267,14 +268,6 @@ impl fmt::Display for SignalsError {
 struct FileDoc {
     #[serde(default)]
     signals: Option<SignalsConfig>,
-}
-
-fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 impl SignalsConfig {
