@@ -63,6 +63,10 @@ pub struct Live {
     pub config: Config,
     /// The origin client.
     pub upstream: Upstream,
+    /// `tollgate_requests_total` handles by label set, so the hot path does not hash label
+    /// strings. Per config (rule indexes belong to one policy); bounded by agents × classes ×
+    /// actions × rules.
+    counters: std::sync::RwLock<std::collections::HashMap<CounterKey, metrics::Counter>>,
 }
 
 /// One decision, as `/api/decisions` and the decision log show it.
@@ -89,6 +93,19 @@ pub struct DecisionRecord {
     /// Shadow rules that matched.
     pub shadow: Vec<String>,
 }
+
+/// What `act` needs to say about a decision.
+pub struct Said {
+    /// The deciding rule (or `default` / `protected-path`).
+    pub rule: String,
+    /// The agent's name, if any.
+    pub agent: Option<String>,
+    /// The class.
+    pub class: &'static str,
+}
+
+/// Key of a cached `tollgate_requests_total` series: agent, class, action, rule (or reason).
+type CounterKey = (u32, u8, u8, u32);
 
 /// The gateway: live config, shared state, and the request handler.
 pub struct Gateway {
@@ -184,7 +201,11 @@ impl Gateway {
             }
         };
         Gateway {
-            live: ArcSwap::from_pointee(Live { config, upstream }),
+            live: ArcSwap::from_pointee(Live {
+                config,
+                upstream,
+                counters: Default::default(),
+            }),
             classifier: ArcSwap::from(classifier),
             limiter: Limiter::default(),
             tarpit,
@@ -193,6 +214,47 @@ impl Gateway {
             config_path,
             fcrdns,
         }
+    }
+
+    fn requests_counter(
+        &self,
+        live: &Live,
+        client: &Client,
+        d: &Decision,
+        rec: &DecisionRecord,
+    ) -> metrics::Counter {
+        let rule = match (d.rule, d.reason) {
+            (Some(i), _) => i as u32,
+            (None, Some("protected-path")) => u32::MAX - 1,
+            (None, _) => u32::MAX,
+        };
+        let key: CounterKey = (
+            client.agent.map_or(u32::MAX, |a| u32::from(a.0)),
+            client.class as u8,
+            match d.action {
+                Action::Allow => 0,
+                Action::Deny => 1,
+                Action::Charge(_) => 2,
+                Action::Challenge => 3,
+                Action::Limit(_) => 4,
+                Action::Tarpit => 5,
+            },
+            rule,
+        );
+        if let Some(c) = live.counters.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return c;
+        }
+        let c = metrics::counter!(
+            "tollgate_requests_total",
+            "class" => rec.class,
+            "agent" => rec.agent.clone().unwrap_or_else(|| "-".into()),
+            "action" => d.action.name(),
+            "rule" => rec.rule.clone()
+        );
+        if let Ok(mut m) = live.counters.write() {
+            m.insert(key, c.clone());
+        }
+        c
     }
 
     /// Completes a claim that published ranges did not prove with forward-confirmed reverse DNS,
@@ -260,7 +322,11 @@ impl Gateway {
             Duration::from_millis(s.connect_timeout_ms),
             Duration::from_secs(s.upstream_timeout_secs),
         );
-        self.live.store(Arc::new(Live { config, upstream }));
+        self.live.store(Arc::new(Live {
+            config,
+            upstream,
+            counters: Default::default(),
+        }));
         Ok(())
     }
 
@@ -379,7 +445,7 @@ impl Gateway {
         client: &Client,
         d: &Decision,
         ip: IpAddr,
-    ) -> DecisionRecord {
+    ) -> Said {
         let policy = &live.config.policy;
         let agent = client
             .agent
@@ -400,15 +466,7 @@ impl Gateway {
                 .map(|&i| policy.rules()[i].name.clone())
                 .collect(),
         };
-        let agent_label = rec.agent.clone().unwrap_or_else(|| "-".into());
-        metrics::counter!(
-            "tollgate_requests_total",
-            "class" => rec.class,
-            "agent" => agent_label,
-            "action" => d.action.name(),
-            "rule" => rec.rule.clone()
-        )
-        .increment(1);
+        self.requests_counter(live, client, d, &rec).increment(1);
         metrics::counter!("tollgate_verification_total", "outcome" => client.verification.outcome()).increment(1);
         for s in &rec.shadow {
             metrics::counter!("tollgate_shadow_matches_total", "rule" => s.clone()).increment(1);
@@ -433,8 +491,13 @@ impl Gateway {
         if recent.len() >= RECENT_DECISIONS {
             recent.pop_front();
         }
-        recent.push_back(rec.clone());
-        rec
+        let said = Said {
+            rule: rec.rule.clone(),
+            agent: rec.agent.clone(),
+            class: rec.class,
+        };
+        recent.push_back(rec);
+        said
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -447,7 +510,7 @@ impl Gateway {
         trusted_peer: bool,
         client: &Client,
         d: &Decision,
-        rec: &DecisionRecord,
+        rec: &Said,
         kind: AnswerKind,
     ) -> Response<Body> {
         let server = &live.config.server;

@@ -1,0 +1,116 @@
+//! The `tarpit` and `limit` actions of `tollgate serve`, and a Unix-socket origin (real nginx).
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn config(tarpit: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{{port}}"
+origin = "{{origin}}"
+
+[server.tarpit]
+{tarpit}
+
+[[rule]]
+name = "tarpit-unknown-bots"
+when = {{ class = "unknown-bot" }}
+action = "tarpit"
+
+[[rule]]
+name = "limit-tools"
+when = {{ class = "tool" }}
+action = "limit"
+limit = {{ per_second = 0.001, burst = 3, key = "agent" }}
+"#
+    )
+}
+
+const BOT: &str = "Mozilla/5.0 (compatible; ExampleResearchBot/0.3; +https://research.example/bot)";
+
+fn site() -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("index.html"), "hi\n").unwrap();
+    let origin = format!("dir:{}", d.path().display());
+    (d, origin)
+}
+
+#[test]
+fn a_tarpitted_client_gets_a_slow_trickle_and_the_budget_is_global() {
+    let (_d, origin) = site();
+    let tg = tollgate(
+        &config("enabled = true\nmax_concurrent = 1\nbytes_per_second = 4\nduration_secs = 2"),
+        &origin,
+        &[],
+    );
+    let url = tg.url("/");
+    let first = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = get(&url, &[("user-agent", BOT)]);
+        (r, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // The one tarpit slot is taken: the next one is told to come back, at once.
+    let second = get(&tg.url("/"), &[("user-agent", BOT)]);
+    assert_eq!(second.status, 429);
+    assert_eq!(second.header("retry-after"), Some("2"));
+    let (r, took) = first.join().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "        "); // 2 s × 4 bytes of spaces
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+}
+
+#[test]
+fn the_tarpit_kill_switch_answers_429_at_once() {
+    let (_d, origin) = site();
+    let tg = tollgate(&config("enabled = false"), &origin, &[]);
+    let r = get(&tg.url("/"), &[("user-agent", BOT)]);
+    assert_eq!(r.status, 429);
+    assert!(r.body.contains("rule: tarpit-unknown-bots"), "{}", r.body);
+}
+
+#[test]
+fn a_limit_keyed_per_agent_counts_every_address_of_that_agent() {
+    let (_d, origin) = site();
+    let tg = tollgate(&config("enabled = true"), &origin, &[]);
+    for _ in 0..3 {
+        assert_eq!(
+            get(&tg.url("/"), &[("user-agent", "curl/8.5.0")]).status,
+            200
+        );
+    }
+    let r = get(&tg.url("/"), &[("user-agent", "curl/8.5.0")]);
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    // Another tool has its own bucket.
+    assert_eq!(
+        get(&tg.url("/"), &[("user-agent", "Wget/1.21.4")]).status,
+        200
+    );
+}
+
+#[test]
+fn a_unix_socket_origin_is_proxied() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "via unix socket\n").unwrap();
+    // nginx listens on TCP (for the helper's readiness check) and on a Unix socket.
+    let server = "server {\n  listen 127.0.0.1:{port};\n  listen unix:{dir}/origin.sock;\n  root {root};\n}\n";
+    let Some(n) = nginx(server, root.path()) else {
+        return;
+    };
+    let sock = n.dir.path().join("origin.sock");
+    let tg = tollgate(
+        &config("enabled = true"),
+        &format!("unix:{}", sock.display()),
+        &[],
+    );
+    let r = get(&tg.url("/"), &[("user-agent", FIREFOX)]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "via unix socket\n");
+}
