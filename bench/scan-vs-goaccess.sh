@@ -86,6 +86,7 @@ the log: the same scan of one copy ({one_mb} MB) peaks at {med['tollgate-one-cop
 {size/1e9:.2f} GB log at {t['rss']:.0f} MiB (the report's tables — agents, distinct paths — are the same).
 Caveat: the big log repeats the same three logs, so the per-worker User-Agent cache hits more
 often than on a log with {lines:,} genuinely distinct lines would.
+
 """
 print(md)
 path = "docs/PERFORMANCE.md"
