@@ -274,6 +274,10 @@ impl Tally {
             _ => None,
         };
         let path = path_of(&rec.target);
+        let ai_class = match slot {
+            Slot::Agent(id) => classifier.catalogue().agent(id).class.is_ai(),
+            _ => false,
+        };
         let disallowed = match (robots, slot) {
             (Some(r), Slot::Agent(id)) => r.disallows(Some(id), &rec.target),
             (Some(r), Slot::Unknown(_) | Slot::OtherUnknown | Slot::NoUserAgent) => {
@@ -294,7 +298,9 @@ impl Tally {
         row.paths.insert(path_hash);
         row.add_status(rec.status, 1);
         row.add_time(rec.time);
-        if (200..300).contains(&rec.status)
+        // Only AI-class rows are priced; the path check is skipped for everyone else.
+        if ai_class
+            && (200..300).contains(&rec.status)
             && !matches!(verification, Some(Verification::Spoofed(_)))
             && !is_protected_path(&normalize(path), None)
         {
