@@ -231,3 +231,43 @@ pub const GPTBOT: &str =
 pub const MINIFLUX: &str = "Miniflux/2.2.3 (https://miniflux.app)";
 /// Inside OpenAI's published GPTBot ranges (data/ipranges/openai-gptbot.json).
 pub const OPENAI_IP: &str = "132.196.86.17";
+
+/// A real Caddy running `caddyfile` (its `{port}`, `{root}` replaced), with the admin API off.
+pub struct Caddy {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    _proc: Proc,
+}
+
+pub fn caddy(caddyfile: &str, root: &Path) -> Option<Caddy> {
+    let bin = external("caddy", &["/usr/bin/caddy"])?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = caddyfile
+        .replace("{port}", &port.to_string())
+        .replace("{root}", &root.display().to_string());
+    let file = dir.path().join("Caddyfile");
+    std::fs::write(&file, text).unwrap();
+    let child = Command::new(bin)
+        .arg("run")
+        .arg("--config")
+        .arg(&file)
+        .arg("--adapter")
+        .arg("caddyfile")
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("caddy.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let proc = Proc(child, "caddy".into());
+    wait_port(port, "caddy");
+    Some(Caddy {
+        port,
+        dir,
+        _proc: proc,
+    })
+}
