@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tollgate_agents::verify::{Client, RequestFacts};
-use tollgate_agents::Classifier;
+use tollgate_agents::{Classifier, UaMatch};
 use tollgate_policy::{Action, Decision, Headers};
 
 use crate::config::Config;
@@ -117,7 +117,18 @@ pub struct Gateway {
     forward_auth: bool,
     config_path: Option<PathBuf>,
     fcrdns: Option<crate::fcrdns::Fcrdns>,
+    /// User-Agent → match, so repeat clients skip the automaton. Bounded: at most
+    /// [`UA_CACHE_MAX`] headers of at most [`UA_CACHE_MAX_LEN`] bytes; cleared when full. The
+    /// catalogue never changes while serving, so entries stay valid across range updates.
+    ua_cache: std::sync::RwLock<
+        std::collections::HashMap<Box<[u8]>, UaMatch, foldhash::fast::FixedState>,
+    >,
 }
+
+/// Entries in the User-Agent cache before it is cleared.
+pub const UA_CACHE_MAX: usize = 20_000;
+/// Longer User-Agents are matched every time, not cached.
+pub const UA_CACHE_MAX_LEN: usize = 512;
 
 struct HeaderView<'a>(&'a HeaderMap);
 
@@ -213,7 +224,29 @@ impl Gateway {
             forward_auth,
             config_path,
             fcrdns,
+            ua_cache: std::sync::RwLock::new(std::collections::HashMap::with_hasher(
+                foldhash::fast::FixedState::default(),
+            )),
         }
+    }
+
+    /// The User-Agent match, from the cache when this header was seen before.
+    fn match_ua(&self, classifier: &Classifier, ua: &[u8]) -> UaMatch {
+        if ua.len() > UA_CACHE_MAX_LEN {
+            return classifier.matcher().match_ua(ua);
+        }
+        if let Some(m) = self.ua_cache.read().ok().and_then(|c| c.get(ua).copied()) {
+            return m;
+        }
+        let m = classifier.matcher().match_ua(ua);
+        if let Ok(mut c) = self.ua_cache.write() {
+            if c.len() >= UA_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(ua.into(), m);
+            metrics::gauge!("tollgate_ua_cache_entries").set(c.len() as f64);
+        }
+        m
     }
 
     fn requests_counter(
@@ -407,7 +440,10 @@ impl Gateway {
             time: Some(unix_now()),
         };
         // Phase 2: classify (pure) and decide (pure).
-        let mut client = self.classifier.load().classify(&facts);
+        let classifier = self.classifier.load();
+        let ua_match = self.match_ua(&classifier, facts.user_agent);
+        let mut client = classifier.client_for(ua_match, facts.client_ip);
+        drop(classifier);
         self.verify_fcrdns(&mut client, client_ip).await;
         let decision = live.config.policy.decide(
             self.classifier.load().catalogue(),
