@@ -30,6 +30,24 @@ use crate::respond::{answer_kind, full, refusal, AnswerKind, Body, CarriedAnswer
 /// (see docs/deploy/nginx-forward-auth.conf).
 pub const ANSWER_PATH: &str = "/.tollgate/answer";
 
+/// The 429 a `limit` or a full tarpit answers with.
+fn rate_limited<'a>(
+    who: &str,
+    rule: &'a str,
+    terms: Option<&'a str>,
+    retry_after_secs: u64,
+) -> Refusal<'a> {
+    Refusal {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "rate-limited",
+        message: format!("{who}: too many requests; retry later."),
+        rule: Some(rule),
+        terms,
+        retry_after_secs: Some(retry_after_secs),
+        price: None,
+    }
+}
+
 /// Renders the refusal carried in `X-Tollgate-Answer` (forward-auth with nginx).
 fn carried_answer(req: &Request<Incoming>) -> Response<Body> {
     let carried = req
@@ -67,6 +85,23 @@ pub struct Live {
     /// strings. Per config (rule indexes belong to one policy); bounded by agents × classes ×
     /// actions × rules.
     counters: std::sync::RwLock<std::collections::HashMap<CounterKey, metrics::Counter>>,
+}
+
+impl Live {
+    /// The origin client and an empty counter cache for `config`.
+    fn new(config: Config) -> Live {
+        let s = &config.server;
+        let upstream = Upstream::new(
+            &s.origin,
+            Duration::from_millis(s.connect_timeout_ms),
+            Duration::from_secs(s.upstream_timeout_secs),
+        );
+        Live {
+            config,
+            upstream,
+            counters: Default::default(),
+        }
+    }
 }
 
 /// One decision, as `/api/decisions` and the decision log show it.
@@ -134,7 +169,7 @@ struct HeaderView<'a>(&'a HeaderMap);
 
 impl Headers for HeaderView<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
+        header_str(self.0, name)
     }
 }
 
@@ -198,11 +233,6 @@ impl Gateway {
         config_path: Option<PathBuf>,
     ) -> Gateway {
         let s = &config.server;
-        let upstream = Upstream::new(
-            &s.origin,
-            Duration::from_millis(s.connect_timeout_ms),
-            Duration::from_secs(s.upstream_timeout_secs),
-        );
         let tarpit = Arc::new(Semaphore::new(s.tarpit.max_concurrent));
         let fcrdns = match crate::fcrdns::Fcrdns::new(&s.fcrdns) {
             Ok(f) => Some(f),
@@ -212,11 +242,7 @@ impl Gateway {
             }
         };
         Gateway {
-            live: ArcSwap::from_pointee(Live {
-                config,
-                upstream,
-                counters: Default::default(),
-            }),
+            live: ArcSwap::from_pointee(Live::new(config)),
             classifier: ArcSwap::from(classifier),
             limiter: Limiter::default(),
             tarpit,
@@ -293,7 +319,7 @@ impl Gateway {
     /// Completes a claim that published ranges did not prove with forward-confirmed reverse DNS,
     /// for agents that document host names. A failed check is `spoofed`; an unavailable one
     /// changes nothing (DESIGN.md: lookups that time out count as unverified).
-    async fn verify_fcrdns(&self, client: &mut Client, ip: IpAddr) {
+    async fn verify_fcrdns(&self, classifier: &Classifier, client: &mut Client, ip: IpAddr) {
         use tollgate_agents::verify::{SpoofReason, Verification, VerifiedBy};
         let (Some(fcrdns), Some(id)) = (&self.fcrdns, client.agent) else {
             return;
@@ -301,7 +327,6 @@ impl Gateway {
         if matches!(client.verification, Verification::Verified(_)) {
             return;
         }
-        let classifier = self.classifier.load();
         let suffixes = &classifier.catalogue().agent(id).verify.fcrdns;
         if suffixes.is_empty() {
             return;
@@ -349,17 +374,7 @@ impl Gateway {
             self.classifier.load().catalogue(),
         )
         .map_err(|e| e.to_string())?;
-        let s = &config.server;
-        let upstream = Upstream::new(
-            &s.origin,
-            Duration::from_millis(s.connect_timeout_ms),
-            Duration::from_secs(s.upstream_timeout_secs),
-        );
-        self.live.store(Arc::new(Live {
-            config,
-            upstream,
-            counters: Default::default(),
-        }));
+        self.live.store(Arc::new(Live::new(config)));
         Ok(())
     }
 
@@ -440,19 +455,20 @@ impl Gateway {
             time: Some(unix_now()),
         };
         // Phase 2: classify (pure) and decide (pure).
-        let classifier = self.classifier.load();
+        // One classifier for the whole request (a ranges update may swap it meanwhile).
+        let classifier = self.classifier.load_full();
         let ua_match = self.match_ua(&classifier, facts.user_agent);
         let mut client = classifier.client_for(ua_match, facts.client_ip);
-        drop(classifier);
-        self.verify_fcrdns(&mut client, client_ip).await;
+        self.verify_fcrdns(&classifier, &mut client, client_ip)
+            .await;
         let decision = live.config.policy.decide(
-            self.classifier.load().catalogue(),
+            classifier.catalogue(),
             &facts,
             &client,
             &HeaderView(req.headers()),
         );
         // Phase 3: record.
-        let record = self.record(&live, &facts, &client, &decision, client_ip);
+        let record = self.record(&live, &classifier, &facts, &client, &decision, client_ip);
         // Phase 4: act. Signal documents are answered here, never blocked (invariant 3).
         if let Some(resp) = signal_document(&live, &orig.method, path) {
             return Ok(resp);
@@ -461,6 +477,7 @@ impl Gateway {
         let resp = self
             .act(
                 &live,
+                &classifier,
                 req,
                 peer_ip,
                 client_ip,
@@ -477,6 +494,7 @@ impl Gateway {
     fn record(
         &self,
         live: &Live,
+        classifier: &Classifier,
         facts: &RequestFacts<'_>,
         client: &Client,
         d: &Decision,
@@ -485,7 +503,7 @@ impl Gateway {
         let policy = &live.config.policy;
         let agent = client
             .agent
-            .map(|id| self.classifier.load().catalogue().agent(id).name.clone());
+            .map(|id| classifier.catalogue().agent(id).name.clone());
         let rec = DecisionRecord {
             time: facts.time.unwrap_or(0),
             client: ip.to_string(),
@@ -540,6 +558,7 @@ impl Gateway {
     async fn act(
         &self,
         live: &Live,
+        classifier: &Classifier,
         req: Request<Incoming>,
         peer: IpAddr,
         client_ip: IpAddr,
@@ -592,22 +611,18 @@ impl Gateway {
             ),
             Action::Limit(spec) => {
                 let agent = client.agent.map(|a| a.0);
-                let classifier = self.classifier.load();
                 let operator = client.agent.map(|a| classifier.catalogue().agent(a).operator.as_str());
                 let key = BucketKey::new(d.rule.unwrap_or(usize::MAX), spec.key, client_ip, agent, operator);
                 match self.limiter.take(key, spec, Instant::now()) {
                     Ok(()) => self.pass(live, req, peer, client_ip, trusted_peer).await,
                     Err(wait) => self.refuse(
                 nginx,
-                        &Refusal {
-                            status: StatusCode::TOO_MANY_REQUESTS,
-                            code: "rate-limited",
-                            message: format!("{who}: too many requests; retry later."),
-                            rule: Some(&rec.rule),
+                        &rate_limited(
+                            &who,
+                            &rec.rule,
                             terms,
-                            retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
-                            price: None,
-                        },
+                            wait.as_secs_f64().ceil().max(1.0) as u64,
+                        ),
                         kind,
                     ),
                 }
@@ -718,15 +733,7 @@ impl Gateway {
         let Some(permit) = permit else {
             return self.refuse(
                 nginx,
-                &Refusal {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    code: "rate-limited",
-                    message: format!("{who}: too many requests; retry later."),
-                    rule: Some(rule),
-                    terms,
-                    retry_after_secs: Some(cfg.duration_secs.max(1)),
-                    price: None,
-                },
+                &rate_limited(who, rule, terms, cfg.duration_secs.max(1)),
                 kind,
             );
         };
