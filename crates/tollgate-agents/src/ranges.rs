@@ -42,6 +42,14 @@ embedded_files!(
     "perplexity-perplexitybot.json",
 );
 
+/// The text of a shipped range file, by file name (`openai-gptbot.json`).
+pub fn embedded_range_file(file: &str) -> Option<&'static str> {
+    EMBEDDED_RANGE_FILES
+        .iter()
+        .find(|(f, _)| *f == file)
+        .map(|(_, t)| *t)
+}
+
 /// How a range file is laid out.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -343,10 +351,8 @@ impl RangeTable {
     pub fn embedded() -> Result<RangeTable, RangeError> {
         let specs = parse_sources("data/ipranges/sources.toml", EMBEDDED_SOURCES)?;
         RangeTable::load(specs, |file| {
-            EMBEDDED_RANGE_FILES
-                .iter()
-                .find(|(f, _)| *f == file)
-                .map(|(_, t)| t.to_string())
+            embedded_range_file(file)
+                .map(str::to_string)
                 .ok_or_else(|| format!("{file} is not embedded"))
         })
     }

@@ -248,6 +248,26 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl From<tollgate_policy::PolicyError> for ConfigError {
+    fn from(e: tollgate_policy::PolicyError) -> Self {
+        ConfigError {
+            file: e.file,
+            line: e.line,
+            message: e.message,
+        }
+    }
+}
+
+impl From<tollgate_signals::SignalsError> for ConfigError {
+    fn from(e: tollgate_signals::SignalsError) -> Self {
+        ConfigError {
+            file: e.file,
+            line: e.line,
+            message: e.message,
+        }
+    }
+}
+
 const TOP_LEVEL: [&str; 4] = ["server", "policy", "rule", "signals"];
 
 impl Config {
@@ -300,18 +320,9 @@ impl Config {
                 })?;
             trusted.push(net);
         }
-        let policy = Policy::parse(file, src, catalogue).map_err(|e| ConfigError {
-            file: e.file,
-            line: e.line,
-            message: e.message,
-        })?;
-        let signals = SignalsConfig::parse(file, src)
-            .map_err(|e| ConfigError {
-                file: e.file,
-                line: e.line,
-                message: e.message,
-            })?
-            .map(|cfg| render_signals(cfg, &policy, catalogue));
+        let policy = Policy::parse(file, src, catalogue)?;
+        let signals =
+            SignalsConfig::parse(file, src)?.map(|cfg| render_signals(cfg, &policy, catalogue));
         Ok(Config {
             signals,
             server: ServerConfig {

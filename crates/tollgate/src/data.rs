@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tollgate_agents::ranges::{
-    parse_sources, RangeSourceSpec, EMBEDDED_RANGE_FILES, EMBEDDED_SOURCES,
+    embedded_range_file, parse_sources, RangeSourceSpec, EMBEDDED_SOURCES,
 };
 use tollgate_agents::{Catalogue, Classifier, RangeTable, UaMatcher};
 
@@ -52,10 +52,8 @@ pub fn load_ranges(dir: Option<&Path>) -> anyhow::Result<RangeTable> {
                 return std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
             }
         }
-        EMBEDDED_RANGE_FILES
-            .iter()
-            .find(|(f, _)| *f == file)
-            .map(|(_, t)| t.to_string())
+        embedded_range_file(file)
+            .map(str::to_string)
             .ok_or_else(|| {
                 format!(
                     "not found in {} nor embedded",
