@@ -172,9 +172,78 @@ fn default_upstream_secs() -> u64 {
     30
 }
 
+/// What charged routes do when the ledger cannot be written (issue #5, DESIGN.md).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnLedgerUnavailable {
+    /// Answer charged routes with 503 (`crawler-error: InternalError`, `Retry-After`).
+    #[default]
+    FailClosed,
+    /// Serve and append the charge to the spool file; it is replayed into the ledger later.
+    FailOpen,
+}
+
+/// The `[payments]` table: pay per crawl and licensed access.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Ledger URL: `sqlite:PATH` or `postgres://…`. Without one, `charge` rules only quote
+    /// (402 + `crawler-price`) and no offer can be accepted. `serve --ledger` overrides it.
+    #[serde(default)]
+    pub ledger: Option<String>,
+    /// `fail-closed` (default) or `fail-open`.
+    #[serde(default)]
+    pub on_ledger_unavailable: OnLedgerUnavailable,
+    /// Spool file for `fail-open` (JSON lines, fsynced), replayed when the ledger is back.
+    #[serde(default = "default_spool")]
+    pub spool: PathBuf,
+    /// Also record free requests by identified accounts (licensed free use) in the ledger.
+    #[serde(default)]
+    pub record_free: bool,
+    /// Where the RSL licence-token endpoint (OAuth 2.0 client credentials) listens.
+    #[serde(default = "default_token_path")]
+    pub token_path: String,
+    /// Lifetime of issued licence tokens, seconds.
+    #[serde(default = "default_token_ttl")]
+    pub token_ttl_secs: u64,
+    /// Largest charged response body, bytes. Charged bodies are read whole before the charge
+    /// is committed (so a page cut short is never billed); larger ones get 502.
+    #[serde(default = "default_max_charged_body")]
+    pub max_charged_body_bytes: usize,
+}
+
+fn default_spool() -> PathBuf {
+    PathBuf::from("tollgate-spool.jsonl")
+}
+fn default_token_path() -> String {
+    "/.tollgate/token".into()
+}
+fn default_token_ttl() -> u64 {
+    3_600
+}
+fn default_max_charged_body() -> usize {
+    16 << 20
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            ledger: None,
+            on_ledger_unavailable: OnLedgerUnavailable::default(),
+            spool: default_spool(),
+            record_free: false,
+            token_path: default_token_path(),
+            token_ttl_secs: default_token_ttl(),
+            max_charged_body_bytes: default_max_charged_body(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct FileDoc {
     server: Option<ServerDoc>,
+    #[serde(default)]
+    payments: Option<PaymentsConfig>,
 }
 
 /// The `[server]` table, validated.
@@ -234,6 +303,8 @@ pub struct Config {
     /// `[signals]`, rendered; `None` when the file has no `[signals]` table (then `/robots.txt`
     /// and friends come from the origin unchanged).
     pub signals: Option<Signals>,
+    /// `[payments]` (defaults when absent).
+    pub payments: PaymentsConfig,
 }
 
 /// A config error: file, line, message.
@@ -268,7 +339,7 @@ impl From<tollgate_signals::SignalsError> for ConfigError {
     }
 }
 
-const TOP_LEVEL: [&str; 4] = ["server", "policy", "rule", "signals"];
+const TOP_LEVEL: [&str; 5] = ["server", "policy", "rule", "signals", "payments"];
 
 impl Config {
     /// Parses and validates a whole `tollgate.toml`.
@@ -291,7 +362,8 @@ impl Config {
                 return Err(err(
                     at,
                     format!(
-                        "unknown table `{key}` (expected one of: server, policy, rule, signals)"
+                        "unknown table `{key}` (expected one of: {})",
+                        TOP_LEVEL.join(", ")
                     ),
                 ));
             }
@@ -323,8 +395,20 @@ impl Config {
         let policy = Policy::parse(file, src, catalogue)?;
         let signals =
             SignalsConfig::parse(file, src)?.map(|cfg| render_signals(cfg, &policy, catalogue));
+        let payments = doc.payments.unwrap_or_default();
+        if !payments.token_path.starts_with('/') {
+            let at = src.find("token_path").unwrap_or(0);
+            return Err(err(
+                at,
+                format!(
+                    "payments.token_path: `{}` must start with /",
+                    payments.token_path
+                ),
+            ));
+        }
         Ok(Config {
             signals,
+            payments,
             server: ServerConfig {
                 listen: s.listen,
                 origin,
@@ -389,7 +473,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.toml:4: unknown table `sever` (expected one of: server, policy, rule, signals)"
+            "t.toml:4: unknown table `sever` (expected one of: server, policy, rule, signals, payments)"
         );
         let e = Config::parse(
             "t.toml",

@@ -45,6 +45,7 @@ fn rate_limited<'a>(
         terms,
         retry_after_secs: Some(retry_after_secs),
         price: None,
+        crawler_error: None,
     }
 }
 
@@ -66,6 +67,7 @@ fn carried_answer(req: &Request<Incoming>) -> Response<Body> {
                 terms: None,
                 retry_after_secs: None,
                 price: None,
+                crawler_error: None,
             },
             AnswerKind::Text,
         ),
@@ -593,6 +595,7 @@ impl Gateway {
                     terms,
                     retry_after_secs: None,
                     price: None,
+                    crawler_error: None,
                 },
                 kind,
             ),
@@ -606,6 +609,7 @@ impl Gateway {
                     terms,
                     retry_after_secs: None,
                     price: Some(price.to_string()),
+                    crawler_error: None,
                 },
                 kind,
             ),
@@ -694,6 +698,7 @@ impl Gateway {
                         terms: None,
                         retry_after_secs: None,
                         price: None,
+                        crawler_error: None,
                     },
                     AnswerKind::Text,
                 )

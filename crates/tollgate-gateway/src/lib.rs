@@ -8,6 +8,7 @@
 //! - [`forwarding`]: trusted proxies, hop-by-hop and `X-Forwarded-*`/`Forwarded` headers.
 //! - [`respond`]: machine answers for machines, HTML only for browsers navigating.
 //! - [`fcrdns`]: forward-confirmed reverse DNS crawler checks (bounded cache, timeouts).
+//! - [`payment`]: the pay-per-crawl wire protocol (`crawler-price`, `crawler-max-price`, …).
 //! - [`limiter`]: token buckets; [`admin`]: metrics, health, recent decisions.
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod forwarding;
 pub mod gateway;
 pub mod limiter;
 pub mod origin;
+pub mod payment;
 pub mod respond;
 pub mod server;
 

@@ -71,6 +71,8 @@ pub struct Refusal<'a> {
     pub retry_after_secs: Option<u64>,
     /// For 402: the quoted price (`USD 0.002`).
     pub price: Option<String>,
+    /// Pay-per-crawl error code for `crawler-error` (`PaymentFailed`, …).
+    pub crawler_error: Option<&'static str>,
 }
 
 fn html_escape(s: &str) -> String {
@@ -101,6 +103,9 @@ pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
             if let Some(p) = &r.price {
                 o["price"] = p.clone().into();
             }
+            if let Some(c) = r.crawler_error {
+                o["crawler_error"] = c.into();
+            }
             ("application/json", format!("{o}\n"))
         }
         AnswerKind::Text => {
@@ -112,6 +117,9 @@ pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
             );
             if let Some(p) = &r.price {
                 t.push_str(&format!("price: {p} per request\n"));
+            }
+            if let Some(c) = r.crawler_error {
+                t.push_str(&format!("crawler-error: {c}\n"));
             }
             if let Some(rule) = r.rule {
                 t.push_str(&format!("rule: {rule}\n"));
@@ -150,6 +158,9 @@ pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
         if let Ok(v) = HeaderValue::from_str(p) {
             h.insert("crawler-price", v);
         }
+    }
+    if let Some(c) = r.crawler_error {
+        h.insert("crawler-error", HeaderValue::from_static(c));
     }
     if let Some(t) = r.terms {
         if let Ok(v) = HeaderValue::from_str(&format!("<{t}>; rel=\"terms-of-service\"")) {
@@ -205,6 +216,7 @@ mod tests {
             terms: Some("https://example.org/terms"),
             retry_after_secs: None,
             price: Some("USD 0.002".into()),
+            crawler_error: None,
         };
         let resp = refusal(&r, AnswerKind::Json);
         assert_eq!(resp.status(), 402);
@@ -226,6 +238,7 @@ mod tests {
             terms: None,
             retry_after_secs: None,
             price: Some("USD 0.002".into()),
+            crawler_error: None,
         };
         let c = CarriedAnswer::of(&r, AnswerKind::Json);
         let v = c.encode();
@@ -248,6 +261,7 @@ mod tests {
             terms: None,
             retry_after_secs: Some(3),
             price: None,
+            crawler_error: None,
         };
         let resp = refusal(&r, AnswerKind::Text);
         assert_eq!(resp.headers()["retry-after"], "3");
@@ -276,6 +290,9 @@ pub struct CarriedAnswer {
     pub retry: Option<u64>,
     /// Quoted price.
     pub price: Option<String>,
+    /// `crawler-error` code.
+    #[serde(default)]
+    pub error: Option<String>,
     /// Answer kind chosen for the original client.
     pub kind: AnswerKind,
 }
@@ -291,6 +308,7 @@ impl CarriedAnswer {
             terms: r.terms.map(str::to_string),
             retry: r.retry_after_secs,
             price: r.price.clone(),
+            error: r.crawler_error.map(str::to_string),
             kind,
         }
     }
@@ -333,6 +351,7 @@ impl CarriedAnswer {
                 terms: self.terms.as_deref(),
                 retry_after_secs: self.retry,
                 price: self.price.clone(),
+                crawler_error: self.error.as_deref().and_then(crate::payment::static_code),
             },
             self.kind,
         )
