@@ -160,6 +160,8 @@ pub struct Gateway {
     ua_cache: std::sync::RwLock<
         std::collections::HashMap<Box<[u8]>, UaMatch, foldhash::fast::FixedState>,
     >,
+    /// The usage ledger (accounts, charges), when `[payments] ledger` or `--ledger` names one.
+    ledger: Option<tollgate_ledger::Ledger>,
 }
 
 /// Entries in the User-Agent cache before it is cleared.
@@ -183,10 +185,30 @@ fn unix_now() -> i64 {
 }
 
 /// The original request, as seen by the gateway or (forward-auth) reported by the proxy.
-struct Original {
+pub(crate) struct Original {
     method: String,
     target: String,
     host: Option<String>,
+}
+
+impl Original {
+    /// `//host/target` when the host is known (the scheme is not, behind proxies), else the
+    /// target: the URL a ledger entry names.
+    fn url(&self) -> String {
+        match &self.host {
+            Some(h) => format!("//{h}{}", self.target),
+            None => self.target.clone(),
+        }
+    }
+}
+
+/// The addresses of a request: the TCP peer, the client (after trusted proxies), and whether
+/// the peer is a trusted proxy.
+#[derive(Clone, Copy)]
+pub(crate) struct Peers {
+    peer: IpAddr,
+    client_ip: IpAddr,
+    trusted_peer: bool,
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -255,7 +277,24 @@ impl Gateway {
             ua_cache: std::sync::RwLock::new(std::collections::HashMap::with_hasher(
                 foldhash::fast::FixedState::default(),
             )),
+            ledger: None,
         }
+    }
+
+    /// Charges `charge` decisions to accounts in `ledger` (without one they only quote).
+    pub fn with_ledger(mut self, ledger: tollgate_ledger::Ledger) -> Gateway {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The ledger, if payments are on.
+    pub fn ledger(&self) -> Option<&tollgate_ledger::Ledger> {
+        self.ledger.as_ref()
+    }
+
+    /// Whether this gateway answers forward-auth subrequests.
+    pub(crate) fn is_forward_auth(&self) -> bool {
+        self.forward_auth
     }
 
     /// The User-Agent match, from the cache when this header was seen before.
@@ -442,6 +481,13 @@ impl Gateway {
             Some((p, q)) => (p, Some(q)),
             None => (orig.target.as_str(), None),
         };
+        if let Some(ledger) = &self.ledger {
+            // The licence-token endpoint is tollgate's own, never blocked (like the signals).
+            if !self.forward_auth && path == live.config.payments.token_path {
+                let ttl = Duration::from_secs(live.config.payments.token_ttl_secs);
+                return Ok(crate::charge::token_endpoint(ledger, req, ttl).await);
+            }
+        }
         let ua = req
             .headers()
             .get(USER_AGENT)
@@ -463,6 +509,21 @@ impl Gateway {
         let mut client = classifier.client_for(ua_match, facts.client_ip);
         self.verify_fcrdns(&classifier, &mut client, client_ip)
             .await;
+        // An account's credential proves who the client is (verified(api-key)).
+        let payer = match &self.ledger {
+            Some(ledger) => {
+                crate::charge::identify(ledger, req.headers(), tollgate_ledger::API_KEY_PREFIX, None)
+                    .await
+            }
+            None => crate::charge::Payer::Anonymous,
+        };
+        if let crate::charge::Payer::Account { auth, .. } = &payer {
+            if auth.identity.starts_with("key:") || auth.identity.starts_with("license:") {
+                client.verification = tollgate_agents::verify::Verification::Verified(
+                    tollgate_agents::verify::VerifiedBy::ApiKey,
+                );
+            }
+        }
         let decision = live.config.policy.decide(
             classifier.catalogue(),
             &facts,
@@ -481,13 +542,17 @@ impl Gateway {
                 &live,
                 &classifier,
                 req,
-                peer_ip,
-                client_ip,
-                trusted_peer,
+                Peers {
+                    peer: peer_ip,
+                    client_ip,
+                    trusted_peer,
+                },
                 &client,
                 &decision,
                 &record,
                 kind,
+                payer,
+                &orig,
             )
             .await;
         Ok(resp)
@@ -562,14 +627,26 @@ impl Gateway {
         live: &Live,
         classifier: &Classifier,
         req: Request<Incoming>,
-        peer: IpAddr,
-        client_ip: IpAddr,
-        trusted_peer: bool,
+        peers: Peers,
         client: &Client,
         d: &Decision,
         rec: &Said,
         kind: AnswerKind,
+        payer: crate::charge::Payer,
+        orig: &Original,
     ) -> Response<Body> {
+        let Peers {
+            peer,
+            client_ip,
+            trusted_peer,
+        } = peers;
+        let mut req = req;
+        if self.ledger.is_some()
+            && crate::payment::credential(req.headers(), tollgate_ledger::API_KEY_PREFIX).is_some()
+        {
+            // The crawler's key or licence token is for tollgate, not for the origin.
+            req.headers_mut().remove(http::header::AUTHORIZATION);
+        }
         let server = &live.config.server;
         let terms = server.terms_url.as_deref();
         // nginx's auth_request passes only 2xx/401/403: carry the real answer in a header.
@@ -584,7 +661,24 @@ impl Gateway {
             None => format!("this client ({})", rec.class),
         };
         match &d.action {
-            Action::Allow => self.pass(live, req, peer, client_ip, trusted_peer).await,
+            Action::Allow => {
+                let resp = self.pass(live, req, peer, client_ip, trusted_peer).await;
+                if let (Some(ledger), crate::charge::Payer::Account { auth, .. }) =
+                    (&self.ledger, &payer)
+                {
+                    if live.config.payments.record_free && resp.status().is_success() {
+                        crate::charge::record_free(
+                            ledger,
+                            auth,
+                            &orig.method,
+                            orig.url(),
+                            rec,
+                            resp.status(),
+                        );
+                    }
+                }
+                resp
+            }
             Action::Deny | Action::Challenge => self.refuse(
                 nginx,
                 &Refusal {
@@ -599,20 +693,40 @@ impl Gateway {
                 },
                 kind,
             ),
-            Action::Charge(price) => self.refuse(
-                nginx,
-                &Refusal {
-                    status: StatusCode::PAYMENT_REQUIRED,
-                    code: "payment-required",
-                    message: format!("{who}: this site charges {price} per request. Identify with Web Bot Auth or an API key and send crawler-max-price to pay; see the terms for accounts."),
-                    rule: Some(&rec.rule),
-                    terms,
-                    retry_after_secs: None,
-                    price: Some(price.to_string()),
-                    crawler_error: None,
-                },
-                kind,
-            ),
+            Action::Charge(price) => match &self.ledger {
+                Some(ledger) => {
+                    let cx = crate::charge::ChargeCtx {
+                        live,
+                        peer,
+                        client_ip,
+                        trusted_peer,
+                        who: &who,
+                        rule: &rec.rule,
+                        agent: rec.agent.as_deref(),
+                        price: *price,
+                        kind,
+                        nginx,
+                        method: &orig.method,
+                        url: orig.url(),
+                    };
+                    self.charge(ledger, cx, req, payer).await
+                }
+                // Without a ledger a charge rule can only quote.
+                None => self.refuse(
+                    nginx,
+                    &Refusal {
+                        status: StatusCode::PAYMENT_REQUIRED,
+                        code: "payment-required",
+                        message: format!("{who}: this site charges {price} per request. Identify with Web Bot Auth or an API key and send crawler-max-price to pay; see the terms for accounts."),
+                        rule: Some(&rec.rule),
+                        terms,
+                        retry_after_secs: None,
+                        price: Some(price.to_string()),
+                        crawler_error: Some(crate::payment::CrawlerError::MissingCrawlerPrice.code()),
+                    },
+                    kind,
+                ),
+            },
             Action::Limit(spec) => {
                 let agent = client.agent.map(|a| a.0);
                 let operator = client.agent.map(|a| classifier.catalogue().agent(a).operator.as_str());
@@ -635,7 +749,7 @@ impl Gateway {
         }
     }
 
-    async fn pass(
+    pub(crate) async fn pass(
         &self,
         live: &Live,
         mut req: Request<Incoming>,
@@ -707,7 +821,7 @@ impl Gateway {
     }
 
     /// A refusal as the client should see it; with nginx forward-auth, a 403 carrying it.
-    fn refuse(&self, nginx: bool, r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
+    pub(crate) fn refuse(&self, nginx: bool, r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
         if !nginx {
             return refusal(r, kind);
         }

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Data directory with fetched IP ranges (see `tollgate ranges update`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Ledger for pay per crawl: `sqlite:PATH` or `postgres://…` (overrides `[payments] ledger`;
+    /// also `$TOLLGATE_LEDGER`).
+    #[arg(long, value_name = "URL", env = "TOLLGATE_LEDGER")]
+    pub ledger: Option<String>,
 }
 
 /// Arguments of `tollgate check`.
@@ -148,12 +152,22 @@ async fn run(
             );
         }
     }
-    let gateway = Arc::new(Gateway::new(
+    let ledger_url = a.ledger.clone().or_else(|| config.payments.ledger.clone());
+    let ledger = match &ledger_url {
+        Some(url) => Some(open_ledger(url, &config.payments).await?),
+        None => None,
+    };
+    let mut gateway = Gateway::new(
         config,
         Arc::clone(&classifier),
         a.forward_auth,
         a.config.clone(),
-    ));
+    );
+    if let Some(l) = ledger {
+        spawn_spool_replay(l.clone());
+        gateway = gateway.with_ledger(l);
+    }
+    let gateway = Arc::new(gateway);
     let listener = tollgate_gateway::server::bind(listen)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -203,6 +217,45 @@ async fn run(
     );
     tollgate_gateway::server::serve(gateway, listener, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the ledger named by `url` with the `[payments]` failure mode.
+async fn open_ledger(
+    url: &str,
+    p: &tollgate_gateway::config::PaymentsConfig,
+) -> anyhow::Result<tollgate_ledger::Ledger> {
+    use tollgate_gateway::config::OnLedgerUnavailable;
+    let mut opts = tollgate_ledger::LedgerOptions::default();
+    opts.on_unavailable = match p.on_ledger_unavailable {
+        OnLedgerUnavailable::FailClosed => tollgate_ledger::Unavailable::FailClosed,
+        OnLedgerUnavailable::FailOpen => tollgate_ledger::Unavailable::FailOpen {
+            spool: p.spool.clone(),
+        },
+    };
+    let ledger = tollgate_ledger::Ledger::open(url, opts)
+        .await
+        .with_context(|| format!("opening the ledger {}", tollgate_ledger::redact(url)))?;
+    tracing::info!(target: "tollgate::server", ledger = %tollgate_ledger::redact(url), "ledger open");
+    Ok(ledger)
+}
+
+/// Replays the fail-open spool into the ledger now and every 10 s (a no-op when it is empty).
+fn spawn_spool_replay(ledger: tollgate_ledger::Ledger) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            match ledger.replay_spool().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(target: "tollgate::ledger", entries = n, "spooled charges replayed into the ledger")
+                }
+                Err(e) => {
+                    tracing::warn!(target: "tollgate::ledger", error = %e, "spool not replayed yet")
+                }
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {
