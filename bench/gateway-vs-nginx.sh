@@ -104,7 +104,7 @@ error_log logs/error.log warn;
 pid logs/nginx.pid;
 events { worker_connections 4096; }
 http {
-  access_log logs/access.log combined;
+  access_log logs/access.log combined buffer=64k flush=100ms;
   keepalive_requests 1000000;
   upstream origin {
     server 127.0.0.1:$P_ORIGIN;

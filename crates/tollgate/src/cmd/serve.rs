@@ -79,28 +79,120 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One line per decision on stderr, written by a background thread so the request path never
-/// waits on the terminal or a pipe (lines are dropped, and counted by tracing-appender, only if
-/// 128k are pending). Plain text unless `json`; colours only on a terminal. Keep the guard alive
-/// for the life of the process: dropping it flushes.
-fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
+/// Log lines buffered in memory and written to stderr in blocks (like nginx's
+/// `access_log … buffer=64k flush=…`): the request path copies its line into the buffer and never
+/// makes a syscall or wakes another thread for it. A background thread writes the buffer out
+/// every [`LOG_FLUSH_EVERY`]; warnings and errors are written at once; a full buffer is written
+/// by whoever fills it. On a terminal every line is written at once.
+#[derive(Clone)]
+struct BufferedStderr {
+    buf: std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::io::Stderr>>>,
+    terminal: bool,
+}
+
+/// How often buffered log lines reach stderr.
+const LOG_FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Log buffer size, bytes.
+const LOG_BUFFER: usize = 64 * 1024;
+
+impl BufferedStderr {
+    fn new() -> BufferedStderr {
+        BufferedStderr {
+            buf: std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::with_capacity(
+                LOG_BUFFER,
+                std::io::stderr(),
+            ))),
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+
+    fn flush(&self) {
+        let mut b = match self.buf.lock() {
+            Ok(b) => b,
+            Err(p) => p.into_inner(),
+        };
+        let _ = std::io::Write::flush(&mut *b);
+    }
+}
+
+/// One event's writer: the locked buffer, flushed on drop when the event must not wait.
+struct LogLine<'a> {
+    buf: std::sync::MutexGuard<'a, std::io::BufWriter<std::io::Stderr>>,
+    flush: bool,
+}
+
+impl std::io::Write for LogLine<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.write(data)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine<'_> {
+    fn drop(&mut self) {
+        if self.flush {
+            let _ = std::io::Write::flush(&mut *self.buf);
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BufferedStderr {
+    type Writer = LogLine<'a>;
+
+    fn make_writer(&'a self) -> LogLine<'a> {
+        LogLine {
+            buf: match self.buf.lock() {
+                Ok(b) => b,
+                Err(p) => p.into_inner(),
+            },
+            flush: self.terminal,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> LogLine<'a> {
+        let mut w = self.make_writer();
+        w.flush |= *meta.level() <= tracing::Level::WARN;
+        w
+    }
+}
+
+/// Flushes the log buffer when dropped (keep it alive for the life of the process).
+pub struct LogGuard(BufferedStderr);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.0.flush();
+    }
+}
+
+/// One line per decision on stderr, buffered (see [`BufferedStderr`]). Plain text unless
+/// `json`; colours only on a terminal.
+fn init_logging(json: bool) -> LogGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(128_000)
-        .lossy(true)
-        .finish(std::io::stderr());
+    let writer = BufferedStderr::new();
+    let ansi = writer.terminal;
+    if !writer.terminal {
+        let w = writer.clone();
+        let _ = std::thread::Builder::new()
+            .name("tollgate-log".into())
+            .spawn(move || loop {
+                std::thread::sleep(LOG_FLUSH_EVERY);
+                w.flush();
+            });
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(writer);
+        .with_writer(writer.clone());
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
-    guard
+    LogGuard(writer)
 }
 
 /// Runs the gateway until Ctrl-C / SIGTERM.
