@@ -146,7 +146,11 @@ impl Ledger {
         let (reply, rx) = oneshot::channel();
         self.inner
             .jobs
-            .send(Job::Append { ev, kind, reply })
+            .send(Job::Append {
+                ev: Box::new(ev),
+                kind,
+                reply,
+            })
             .await
             .map_err(|_| ChargeError::Unavailable("ledger writer stopped".into()))?;
         rx.await

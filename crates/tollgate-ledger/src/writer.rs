@@ -18,7 +18,7 @@ use crate::model::*;
 /// Work for the writer.
 pub(crate) enum Job {
     Append {
-        ev: UsageEvent,
+        ev: Box<UsageEvent>,
         kind: EntryKind,
         reply: oneshot::Sender<Result<Receipt, ChargeError>>,
     },
@@ -41,7 +41,7 @@ type Replays = Vec<oneshot::Sender<Result<u64, LedgerError>>>;
 
 fn take(job: Job, batch: &mut Batch, replays: &mut Replays) {
     match job {
-        Job::Append { ev, kind, reply } => batch.push((ev, kind, reply)),
+        Job::Append { ev, kind, reply } => batch.push((*ev, kind, reply)),
         Job::Replay { reply } => replays.push(reply),
     }
 }
