@@ -10,5 +10,5 @@ pub mod money;
 pub mod path;
 pub mod rules;
 
-pub use money::{Money, MoneyError};
+pub use money::{Balance, Money, MoneyError};
 pub use rules::{Action, Decision, Headers, LimitKey, LimitSpec, NoHeaders, Policy, PolicyError};

@@ -39,6 +39,9 @@ pub enum MoneyError {
     /// Adding amounts of different currencies.
     #[error("cannot combine {0} and {1}")]
     CurrencyMismatch(String, String),
+    /// A subtraction whose result would be below zero (`Money` is unsigned; use [`Balance`]).
+    #[error("amount would be negative")]
+    Negative,
 }
 
 impl Money {
@@ -83,6 +86,93 @@ impl Money {
                 .ok_or(MoneyError::Overflow)?,
             ..self
         })
+    }
+}
+
+impl Money {
+    /// `self − other` in the same currency: `Negative` if `other > self`, `CurrencyMismatch`
+    /// for different currencies.
+    pub fn minus(self, other: Money) -> Result<Money, MoneyError> {
+        check_currency(self.currency, other.currency)?;
+        Ok(Money {
+            micros: self
+                .micros
+                .checked_sub(other.micros)
+                .ok_or(MoneyError::Negative)?,
+            ..self
+        })
+    }
+}
+
+fn check_currency(a: [u8; 3], b: [u8; 3]) -> Result<(), MoneyError> {
+    if a == b {
+        return Ok(());
+    }
+    let s = |c: [u8; 3]| String::from_utf8_lossy(&c).into_owned();
+    Err(MoneyError::CurrencyMismatch(s(a), s(b)))
+}
+
+/// A signed amount of money — an account balance, which for postpaid accounts goes below zero
+/// down to the credit limit. `micros` is in micro-units of `currency`, within `i64` (about
+/// ±9.2 × 10¹² units); every operation is checked and never wraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Balance {
+    /// ISO 4217 code, ASCII upper case.
+    pub currency: [u8; 3],
+    /// Signed amount in micro-units.
+    pub micros: i64,
+}
+
+impl Balance {
+    /// Zero of `currency` (three ASCII upper-case letters, else `Currency`).
+    pub fn zero(currency: &str) -> Result<Balance, MoneyError> {
+        let m = Money::new(currency, 0)?;
+        Ok(Balance {
+            currency: m.currency,
+            micros: 0,
+        })
+    }
+
+    /// The currency code as a string.
+    pub fn currency(&self) -> &str {
+        std::str::from_utf8(&self.currency).unwrap_or("???")
+    }
+
+    /// `self + m`: `CurrencyMismatch` or `Overflow` (beyond `i64::MAX` micro-units).
+    pub fn credit(self, m: Money) -> Result<Balance, MoneyError> {
+        check_currency(self.currency, m.currency)?;
+        let add = i64::try_from(m.micros).map_err(|_| MoneyError::Overflow)?;
+        Ok(Balance {
+            micros: self.micros.checked_add(add).ok_or(MoneyError::Overflow)?,
+            ..self
+        })
+    }
+
+    /// `self − m`: `CurrencyMismatch` or `Overflow` (below `i64::MIN` micro-units).
+    pub fn debit(self, m: Money) -> Result<Balance, MoneyError> {
+        check_currency(self.currency, m.currency)?;
+        let sub = i64::try_from(m.micros).map_err(|_| MoneyError::Overflow)?;
+        Ok(Balance {
+            micros: self.micros.checked_sub(sub).ok_or(MoneyError::Overflow)?,
+            ..self
+        })
+    }
+}
+
+impl fmt::Display for Balance {
+    /// `USD 1.5`, `USD -0.002`: the sign before the amount, as [`Money`] otherwise.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let abs = Money {
+            currency: self.currency,
+            micros: self.micros.unsigned_abs(),
+        };
+        if self.micros < 0 {
+            let text = abs.to_string();
+            let (cur, amount) = text.split_once(' ').unwrap_or((self.currency(), "0"));
+            write!(f, "{cur} -{amount}")
+        } else {
+            write!(f, "{abs}")
+        }
     }
 }
 
@@ -194,5 +284,43 @@ mod tests {
             p.plus(e),
             Err(MoneyError::CurrencyMismatch("USD".into(), "EUR".into()))
         );
+        assert_eq!(p.minus("USD 0.001".parse().unwrap()).unwrap().micros, 1_000);
+        assert_eq!(
+            p.minus("USD 0.003".parse().unwrap()),
+            Err(MoneyError::Negative)
+        );
+        assert_eq!(
+            p.minus(e),
+            Err(MoneyError::CurrencyMismatch("USD".into(), "EUR".into()))
+        );
+    }
+
+    #[test]
+    fn balances_go_negative_exactly_and_never_wrap() {
+        let b = Balance::zero("USD").unwrap();
+        let b = b.debit("USD 1.5".parse().unwrap()).unwrap();
+        assert_eq!(b.micros, -1_500_000);
+        assert_eq!(b.to_string(), "USD -1.5");
+        let b = b.credit("USD 0.000002".parse().unwrap()).unwrap();
+        assert_eq!(b.to_string(), "USD -1.499998");
+        assert_eq!(Balance::zero("USD").unwrap().to_string(), "USD 0");
+        let huge = Money::new("USD", u64::MAX).unwrap();
+        assert_eq!(b.credit(huge), Err(MoneyError::Overflow));
+        let max = Money::new("USD", i64::MAX as u64).unwrap();
+        let top = Balance::zero("USD").unwrap().credit(max).unwrap();
+        assert_eq!(
+            top.credit(Money::new("USD", 1).unwrap()),
+            Err(MoneyError::Overflow)
+        );
+        let bottom = Balance::zero("USD").unwrap().debit(max).unwrap();
+        assert_eq!(
+            bottom.debit(Money::new("USD", 2).unwrap()),
+            Err(MoneyError::Overflow)
+        );
+        assert!(matches!(
+            b.debit("EUR 1".parse().unwrap()),
+            Err(MoneyError::CurrencyMismatch(_, _))
+        ));
+        assert!(matches!(Balance::zero("usd"), Err(MoneyError::Currency(_))));
     }
 }

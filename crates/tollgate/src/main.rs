@@ -33,6 +33,14 @@ enum Command {
     /// The agent catalogue: classify a User-Agent, list agents, import ai.robots.txt.
     #[command(subcommand)]
     Catalogue(cmd::catalogue::CatalogueCommand),
+    /// Paying accounts: add, list, show, credit, suspend, resume, API keys and thumbprints.
+    #[command(subcommand)]
+    Accounts(cmd::accounts::AccountsCommand),
+    /// The hash-chained usage ledger: verify the chain.
+    #[command(subcommand)]
+    Ledger(cmd::ledger::LedgerCommand),
+    /// An account's charged requests over a period, as CSV or JSON.
+    Invoice(cmd::ledger::InvoiceArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +52,9 @@ fn main() -> ExitCode {
         Command::Scan(a) => cmd::scan::run(a),
         Command::Ranges(c) => cmd::ranges::run(c),
         Command::Catalogue(c) => cmd::catalogue::run(c),
+        Command::Accounts(c) => cmd::accounts::run(c),
+        Command::Ledger(c) => cmd::ledger::run(c),
+        Command::Invoice(a) => cmd::ledger::invoice(a),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod accounts;
 pub mod catalogue;
+pub mod ledger;
 pub mod ranges;
 pub mod scan;
 pub mod serve;
