@@ -1,5 +1,6 @@
-//! The admin listener (axum): `/healthz` (open), `/metrics` (Prometheus text) and
-//! `/api/decisions` (recent decisions, JSON), the last two behind `Authorization: Bearer <token>`.
+//! The admin listener (axum): `/healthz` (open), `/metrics` (Prometheus text),
+//! `/api/decisions` (recent decisions, JSON) and `/api/usage` (an account's ledger entries), all
+//! but the first behind `Authorization: Bearer <token>`.
 
 use std::sync::Arc;
 
@@ -62,12 +63,111 @@ async fn decisions(State(s): State<AdminState>, headers: HeaderMap) -> Response 
     Json(s.gateway.recent_decisions()).into_response()
 }
 
+/// Query of `/api/usage`.
+#[derive(Debug, serde::Deserialize)]
+pub struct UsageQuery {
+    /// Account name (required).
+    pub account: Option<String>,
+    /// Inclusive start: `2026-11-01` (UTC midnight) or an RFC 3339 time.
+    pub from: Option<String>,
+    /// Exclusive end, same forms.
+    pub to: Option<String>,
+}
+
+/// Unix milliseconds of `2026-11-01` (UTC midnight) or an RFC 3339 time.
+fn parse_time(s: &str) -> Option<i64> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+fn bad_request(msg: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": msg })),
+    )
+        .into_response()
+}
+
+/// `GET /api/usage?account=A[&from=2026-11-01][&to=2026-12-01]`: the account's ledger entries
+/// in the range (chain order), their count and the charged total, as JSON. 400 for a bad query,
+/// 404 for an unknown account or no ledger, 503 when the ledger is unreachable.
+async fn usage(
+    State(s): State<AdminState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<UsageQuery>,
+) -> Response {
+    if !authorized(&s, &headers) {
+        return (StatusCode::UNAUTHORIZED, "admin token required\n").into_response();
+    }
+    let Some(ledger) = s.gateway.ledger() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no ledger configured ([payments] ledger)\n",
+        )
+            .into_response();
+    };
+    let Some(account) = q.account else {
+        return bad_request("query parameter `account` is required".into());
+    };
+    let mut range = [None, None];
+    for (slot, (name, v)) in range.iter_mut().zip([("from", &q.from), ("to", &q.to)]) {
+        if let Some(v) = v {
+            match parse_time(v) {
+                Some(t) => *slot = Some(t),
+                None => {
+                    return bad_request(format!(
+                        "`{name}` = `{v}`: expected a date like 2026-11-01 or an RFC 3339 time"
+                    ))
+                }
+            }
+        }
+    }
+    match ledger.usage(&account, range[0], range[1]).await {
+        Ok(entries) => {
+            let mut total: Option<tollgate_ledger::Money> = None;
+            let mut charged = 0u64;
+            for e in entries
+                .iter()
+                .filter(|e| e.kind == tollgate_ledger::EntryKind::Charge)
+            {
+                charged += 1;
+                total = match total {
+                    None => Some(e.event.price),
+                    Some(t) => t.plus(e.event.price).ok(),
+                };
+            }
+            Json(serde_json::json!({
+                "account": account,
+                "charged_requests": charged,
+                "total": total.map(|t| t.to_string()),
+                "entries": entries,
+            }))
+            .into_response()
+        }
+        Err(tollgate_ledger::LedgerError::UnknownAccount(_)) => {
+            (StatusCode::NOT_FOUND, format!("no account `{account}`\n")).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("ledger unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/decisions", get(decisions))
+        .route("/api/usage", get(usage))
         .with_state(state)
 }
 

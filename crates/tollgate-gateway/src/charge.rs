@@ -74,15 +74,30 @@ impl PriceCover {
     }
 }
 
+/// Last known answers for credentials, used only while the ledger is unreachable and the gateway
+/// fails open (stale-if-error): an account identified in the last hour can still be served and
+/// its charges spooled. Bounded.
+pub(crate) type KnownPayers = moka::sync::Cache<String, AccountAuth>;
+
+/// An empty [`KnownPayers`]: 10 000 credentials, one hour each.
+pub(crate) fn known_payers() -> KnownPayers {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(Duration::from_secs(3_600))
+        .build()
+}
+
 /// Finds the payer: a tollgate credential in `Authorization` first, else the verified
-/// signature's key thumbprint (`signed`: thumbprint and covered components).
+/// signature's key thumbprint (`signed`: thumbprint and covered components). With `fail_open`,
+/// a ledger error falls back to `known` (what this credential was last time).
 pub(crate) async fn identify(
-    ledger: &Ledger,
+    ledger: Ledger,
     headers: &HeaderMap,
-    api_key_prefix: &str,
     signed: Option<(&str, &[String])>,
+    known: &KnownPayers,
+    fail_open: bool,
 ) -> Payer {
-    let (cred, covers) = match payment::credential(headers, api_key_prefix) {
+    let (cred, covers) = match payment::credential(headers, tollgate_ledger::API_KEY_PREFIX) {
         Some(Credential::ApiKey(k)) => (tollgate_ledger::Credential::ApiKey(k), PriceCover::All),
         Some(Credential::LicenseToken(t)) => (
             tollgate_ledger::Credential::LicenseToken(t),
@@ -96,12 +111,25 @@ pub(crate) async fn identify(
             None => return Payer::Anonymous,
         },
     };
-    let thumbprint = matches!(cred, tollgate_ledger::Credential::Thumbprint(_));
+    let (thumbprint, secret) = match cred {
+        tollgate_ledger::Credential::Thumbprint(t) => (true, t),
+        tollgate_ledger::Credential::ApiKey(k) | tollgate_ledger::Credential::LicenseToken(k) => {
+            (false, k)
+        }
+    };
     match ledger.authenticate(cred).await {
-        Ok(Some(auth)) => Payer::Account { auth, covers },
-        Ok(None) if thumbprint => Payer::UnknownKey(signed.map(|s| s.0).unwrap_or("").into()),
+        Ok(Some(auth)) => {
+            if fail_open {
+                known.insert(secret.to_string(), auth.clone());
+            }
+            Payer::Account { auth, covers }
+        }
+        Ok(None) if thumbprint => Payer::UnknownKey(secret.to_string()),
         Ok(None) => Payer::UnknownCredential,
-        Err(e) => Payer::LedgerDown(e.to_string()),
+        Err(e) => match known.get(secret) {
+            Some(auth) if fail_open => Payer::Account { auth, covers },
+            _ => Payer::LedgerDown(e.to_string()),
+        },
     }
 }
 
@@ -118,6 +146,21 @@ pub(crate) fn request_id() -> String {
         format!("{us:x}-{:x}", std::process::id())
     });
     format!("{prefix}-{}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Reads a body whole, up to `max` bytes. Errors: the body failed, or it is longer than `max`.
+async fn read_whole(mut body: Body, max: usize) -> Result<Bytes, String> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > max {
+                return Err(format!("longer than {max} bytes"));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
 }
 
 fn unix_ms() -> i64 {
@@ -181,7 +224,7 @@ impl Gateway {
     /// The `charge` action when a ledger is configured (see the module docs for the order).
     pub(crate) async fn charge(
         &self,
-        ledger: &Ledger,
+        ledger: Ledger,
         cx: ChargeCtx<'_>,
         req: Request<Incoming>,
         payer: Payer,
@@ -263,8 +306,8 @@ impl Gateway {
         };
         let (parts, body) = resp.into_parts();
         let max = cx.live.config.payments.max_charged_body_bytes;
-        let bytes: Bytes = match http_body_util::Limited::new(body, max).collect().await {
-            Ok(c) => c.to_bytes(),
+        let bytes: Bytes = match read_whole(body, max).await {
+            Ok(b) => b,
             Err(e) => {
                 tracing::warn!(target: "tollgate::ledger", url = %cx.url, error = %e, "charged body not read whole; not charged");
                 return crate::respond::refusal(
@@ -308,9 +351,11 @@ impl Gateway {
                 if let Ok(v) = HeaderValue::from_str(&quote.to_string()) {
                     h.insert(payment::CRAWLER_CHARGED, v);
                 }
-                if let Ok(v) =
-                    HeaderValue::from_str(&payment::receipt_value(receipt.entry_id, &receipt.hash))
-                {
+                if let Ok(v) = HeaderValue::from_str(&payment::receipt_value(
+                    receipt.entry_id,
+                    &receipt.hash,
+                    receipt.spooled,
+                )) {
                     h.insert(payment::RECEIPT, v);
                 }
                 resp
@@ -386,7 +431,10 @@ fn oauth_json(status: StatusCode, body: serde_json::Value) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     // RFC 6749 §5.1: token responses are never cached.
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     if status == StatusCode::UNAUTHORIZED {
         h.insert(
             http::header::WWW_AUTHENTICATE,
@@ -427,11 +475,7 @@ fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<
         };
         return Some((dec(id)?, dec(secret)?));
     }
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     Some((field("client_id")?, field("client_secret")?))
 }
 
@@ -442,7 +486,7 @@ fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<
 /// `Authorization: License <token>`. Errors are RFC 6749 §5.2 JSON (`invalid_request`,
 /// `invalid_client`, `unsupported_grant_type`, `server_error`).
 pub(crate) async fn token_endpoint(
-    ledger: &Ledger,
+    ledger: Ledger,
     req: Request<Incoming>,
     ttl: Duration,
 ) -> Response<Body> {
@@ -501,9 +545,9 @@ pub(crate) async fn token_endpoint(
         Ok(Some(t)) => oauth_json(
             StatusCode::OK,
             serde_json::json!({
-                "access_token": t.token,
+                "access_token": t.access_token,
                 "token_type": "License",
-                "expires_in": ttl.as_secs(),
+                "expires_in": t.expires_in,
             }),
         ),
         Ok(None) => oauth_error(

@@ -162,6 +162,8 @@ pub struct Gateway {
     >,
     /// The usage ledger (accounts, charges), when `[payments] ledger` or `--ledger` names one.
     ledger: Option<tollgate_ledger::Ledger>,
+    /// Payers seen recently, for `fail-open` while the ledger is down.
+    known_payers: crate::charge::KnownPayers,
 }
 
 /// Entries in the User-Agent cache before it is cleared.
@@ -278,6 +280,7 @@ impl Gateway {
                 foldhash::fast::FixedState::default(),
             )),
             ledger: None,
+            known_payers: crate::charge::known_payers(),
         }
     }
 
@@ -481,7 +484,7 @@ impl Gateway {
             Some((p, q)) => (p, Some(q)),
             None => (orig.target.as_str(), None),
         };
-        if let Some(ledger) = &self.ledger {
+        if let Some(ledger) = self.ledger.clone() {
             // The licence-token endpoint is tollgate's own, never blocked (like the signals).
             if !self.forward_auth && path == live.config.payments.token_path {
                 let ttl = Duration::from_secs(live.config.payments.token_ttl_secs);
@@ -510,9 +513,11 @@ impl Gateway {
         self.verify_fcrdns(&classifier, &mut client, client_ip)
             .await;
         // An account's credential proves who the client is (verified(api-key)).
-        let payer = match &self.ledger {
+        let payer = match self.ledger.clone() {
             Some(ledger) => {
-                crate::charge::identify(ledger, req.headers(), tollgate_ledger::API_KEY_PREFIX, None)
+                let fail_open = live.config.payments.on_ledger_unavailable
+                    == crate::config::OnLedgerUnavailable::FailOpen;
+                crate::charge::identify(ledger, req.headers(), None, &self.known_payers, fail_open)
                     .await
             }
             None => crate::charge::Payer::Anonymous,
@@ -693,7 +698,7 @@ impl Gateway {
                 },
                 kind,
             ),
-            Action::Charge(price) => match &self.ledger {
+            Action::Charge(price) => match self.ledger.clone() {
                 Some(ledger) => {
                     let cx = crate::charge::ChargeCtx {
                         live,

@@ -12,6 +12,7 @@
 //! - [`limiter`]: token buckets; [`admin`]: metrics, health, recent decisions.
 
 pub mod admin;
+mod charge;
 pub mod config;
 pub mod fcrdns;
 pub mod forwarding;

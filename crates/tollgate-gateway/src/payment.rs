@@ -20,7 +20,8 @@ pub const CRAWLER_CHARGED: &str = "crawler-charged";
 /// `crawler-error`: a [`CrawlerError`] code.
 pub const CRAWLER_ERROR: &str = "crawler-error";
 /// `tollgate-receipt`: `id=<ledger entry id>, hash=<hex SHA-256 of the entry>` on a charged
-/// response; the crawler keeps it to reconcile with the publisher's invoice.
+/// response (see [`receipt_value`]); the crawler keeps it to reconcile with the publisher's
+/// invoice.
 pub const RECEIPT: &str = "tollgate-receipt";
 
 /// Cloudflare Pay Per Crawl error codes (standards.md §5.1), each with its status.
@@ -222,9 +223,15 @@ pub fn origin_price(headers: &HeaderMap) -> Result<Option<Money>, CrawlerError> 
     }
 }
 
-/// `id=<entry>, hash=<hex>`: the receipt header value.
-pub fn receipt_value(entry_id: i64, hash: &str) -> String {
-    format!("id={entry_id}, hash={hash}")
+/// The receipt header value: `id=<entry>, hash=<hex>` for an entry in the chain;
+/// `spooled, hash=<hex of the spool line>` when the ledger was down (fail-open) and the charge
+/// waits in the spool.
+pub fn receipt_value(entry_id: i64, hash: &str, spooled: bool) -> String {
+    if spooled {
+        format!("spooled, hash={hash}")
+    } else {
+        format!("id={entry_id}, hash={hash}")
+    }
 }
 
 #[cfg(test)]
@@ -327,7 +334,11 @@ mod tests {
                 "InvalidCrawlerPriceValue",
                 400,
             ),
-            (CrawlerError::MissingCrawlerPrice, "MissingCrawlerPrice", 402),
+            (
+                CrawlerError::MissingCrawlerPrice,
+                "MissingCrawlerPrice",
+                402,
+            ),
             (CrawlerError::PaymentFailed, "PaymentFailed", 403),
             (
                 CrawlerError::InvalidCrawlerExactPrice,
@@ -344,7 +355,11 @@ mod tests {
                 "ConflictingPriceHeaders",
                 400,
             ),
-            (CrawlerError::InvalidContentPrice, "InvalidContentPrice", 502),
+            (
+                CrawlerError::InvalidContentPrice,
+                "InvalidContentPrice",
+                502,
+            ),
             (CrawlerError::InternalError, "InternalError", 500),
         ];
         for (e, code, status) in all {
@@ -400,6 +415,7 @@ mod tests {
 
     #[test]
     fn receipts_name_entry_and_hash() {
-        assert_eq!(receipt_value(42, "ab12"), "id=42, hash=ab12");
+        assert_eq!(receipt_value(42, "ab12", false), "id=42, hash=ab12");
+        assert_eq!(receipt_value(0, "cd34", true), "spooled, hash=cd34");
     }
 }

@@ -9,7 +9,7 @@ use crate::hash::secret_hash;
 use crate::model::*;
 
 /// API key prefix; a key is `tg_` + 64 lowercase hex digits.
-pub(crate) const KEY_PREFIX: &str = "tg_";
+pub const KEY_PREFIX: &str = "tg_";
 /// Licence token prefix; a token is `tgl_` + 64 lowercase hex digits.
 pub(crate) const TOKEN_PREFIX: &str = "tgl_";
 

@@ -32,6 +32,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use admin::KEY_PREFIX as API_KEY_PREFIX;
+pub use db::redact;
 pub use hash::{canonical_bytes, entry_hash, GENESIS_HASH};
 pub use model::{
     Account, AccountAuth, AccountStatus, Billing, BrokenEntry, ChainReport, ChargeError,
