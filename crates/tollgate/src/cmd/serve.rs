@@ -317,12 +317,14 @@ async fn open_ledger(
     p: &tollgate_gateway::config::PaymentsConfig,
 ) -> anyhow::Result<tollgate_ledger::Ledger> {
     use tollgate_gateway::config::OnLedgerUnavailable;
-    let mut opts = tollgate_ledger::LedgerOptions::default();
-    opts.on_unavailable = match p.on_ledger_unavailable {
-        OnLedgerUnavailable::FailClosed => tollgate_ledger::Unavailable::FailClosed,
-        OnLedgerUnavailable::FailOpen => tollgate_ledger::Unavailable::FailOpen {
-            spool: p.spool.clone(),
+    let opts = tollgate_ledger::LedgerOptions {
+        on_unavailable: match p.on_ledger_unavailable {
+            OnLedgerUnavailable::FailClosed => tollgate_ledger::Unavailable::FailClosed,
+            OnLedgerUnavailable::FailOpen => tollgate_ledger::Unavailable::FailOpen {
+                spool: p.spool.clone(),
+            },
         },
+        ..Default::default()
     };
     let ledger = tollgate_ledger::Ledger::open(url, opts)
         .await
