@@ -169,6 +169,23 @@ pub(crate) enum Outcome {
     Duplicate,
 }
 
+/// The first text field of `ev` holding a NUL character, if any.
+fn nul_field(ev: &UsageEvent) -> Option<&'static str> {
+    let fields = [
+        ("account", Some(&ev.account)),
+        ("identity", Some(&ev.identity)),
+        ("agent", ev.agent.as_ref()),
+        ("method", Some(&ev.method)),
+        ("url", Some(&ev.url)),
+        ("rule", ev.rule.as_ref()),
+        ("request_id", Some(&ev.request_id)),
+    ];
+    fields
+        .into_iter()
+        .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
+        .map(|(name, _)| name)
+}
+
 /// Why an account cannot pay `price` for an event at `time_ms`, from its stored state.
 #[allow(clippy::too_many_arguments)]
 fn refusal(
@@ -272,6 +289,14 @@ impl Db {
                     ))));
                     continue;
                 };
+                if let Some(field) = nul_field(ev) {
+                    // PostgreSQL text cannot hold NUL; refusing here keeps one bad event from
+                    // failing (and, in fail-open mode, endlessly re-spooling) its whole batch.
+                    out.push(Outcome::Refused(ChargeError::Invalid(format!(
+                        "{field} contains a NUL character"
+                    ))));
+                    continue;
+                }
                 if p.dedup {
                     let dup = sqlx::query(
                         "SELECT 1 AS one FROM entries WHERE request_id = $1 AND time_ms = $2 AND account = $3",

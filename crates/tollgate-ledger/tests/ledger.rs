@@ -30,6 +30,7 @@ backend_tests!(
     money_overflow_is_an_error_never_a_wrap,
     usage_filters_by_account_and_time,
     account_admin_errors_name_the_account,
+    nul_in_a_field_is_refused_without_failing_the_batch,
 );
 
 fn prepaid(name: &str) -> NewAccount {
@@ -670,4 +671,22 @@ async fn account_admin_errors_name_the_account(db: TestDb) {
         .map(|a| a.name)
         .collect();
     assert_eq!(names, ["acme"]);
+}
+
+async fn nul_in_a_field_is_refused_without_failing_the_batch(db: TestDb) {
+    let l = open(&db).await;
+    l.add_account(prepaid("acme")).await.unwrap();
+    l.credit("acme", usd("1")).await.unwrap();
+    let mut bad = event("acme", 1, usd("0.001"));
+    bad.url.push('\0');
+    let (good, bad) = tokio::join!(l.charge(event("acme", 2, usd("0.001"))), l.charge(bad));
+    assert_eq!(good.unwrap().entry_id, 1);
+    assert_eq!(
+        bad,
+        Err(ChargeError::Invalid("url contains a NUL character".into()))
+    );
+    assert_eq!(
+        l.account("acme").await.unwrap().unwrap().balance.micros,
+        999_000
+    );
 }
