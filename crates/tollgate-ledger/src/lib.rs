@@ -206,6 +206,27 @@ impl Ledger {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// Runs [`Ledger::replay_spool`] now and then every `every` in a background task (logging
+    /// failures; the spool stays for the next round). Abort the handle to stop it. Nothing to do
+    /// in fail-closed mode, where it returns at once.
+    pub fn spawn_spool_replay(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let l = self.clone();
+        tokio::spawn(async move {
+            if l.inner.opts.on_unavailable == Unavailable::FailClosed {
+                return;
+            }
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+            loop {
+                tick.tick().await;
+                match l.replay_spool().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(entries = n, "replayed the ledger spool"),
+                    Err(e) => tracing::warn!(error = %e, "ledger spool replay failed; will retry"),
+                }
+            }
+        })
+    }
+
     /// Creates an account. Errors: `BadName`, `AccountExists`, `Money` (bad currency, a price
     /// or credit limit in another currency, or beyond `i64` micro-units).
     pub async fn add_account(&self, new: NewAccount) -> Result<Account, LedgerError> {

@@ -31,6 +31,7 @@ backend_tests!(
     usage_filters_by_account_and_time,
     account_admin_errors_name_the_account,
     nul_in_a_field_is_refused_without_failing_the_batch,
+    background_replay_drains_the_spool_once_the_database_is_back,
 );
 
 fn prepaid(name: &str) -> NewAccount {
@@ -689,4 +690,54 @@ async fn nul_in_a_field_is_refused_without_failing_the_batch(db: TestDb) {
         l.account("acme").await.unwrap().unwrap().balance.micros,
         999_000
     );
+}
+
+async fn background_replay_drains_the_spool_once_the_database_is_back(db: TestDb) {
+    let spool = tempfile::tempdir().unwrap();
+    let spool_path = spool.path().join("ledger.spool");
+    let l = Ledger::open(
+        &db.url,
+        LedgerOptions {
+            on_unavailable: Unavailable::FailOpen {
+                spool: spool_path.clone(),
+            },
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    l.add_account(prepaid("acme")).await.unwrap();
+    l.credit("acme", usd("1")).await.unwrap();
+    exec(&db, "ALTER TABLE entries RENAME TO entries_away").await;
+    let replayer = l.spawn_spool_replay(Duration::from_millis(50));
+    for n in 0..3 {
+        assert!(
+            l.charge(event("acme", n, usd("0.1")))
+                .await
+                .unwrap()
+                .spooled
+        );
+    }
+    // While the database is away the replayer fails and keeps the spool.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        l.account("acme").await.unwrap().unwrap().balance.micros,
+        1_000_000
+    );
+    exec(&db, "ALTER TABLE entries_away RENAME TO entries").await;
+    let mut entries = 0;
+    for _ in 0..100 {
+        entries = l.verify_chain().await.unwrap().entries;
+        if entries == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    replayer.abort();
+    assert_eq!(entries, 3);
+    assert_eq!(
+        l.account("acme").await.unwrap().unwrap().balance.micros,
+        700_000
+    );
+    assert!(!spool_path.exists());
 }
