@@ -660,12 +660,16 @@ impl Db {
             let reason = format!(
                 "chain head names entry {head_id} ({head_hash}) but the chain ends at entry {last} ({prev})"
             );
-            return Ok(broken(
-                last.max(head_id).min(last + 1),
-                reason,
-                checked,
-                &prev,
-            ));
+            // Entries past the head were added without it; a head past the chain means the
+            // tail was removed (or, equal ids, the last entry was replaced).
+            let id = if head_id < last {
+                head_id + 1
+            } else if head_id > last {
+                last + 1
+            } else {
+                last
+            };
+            return Ok(broken(id, reason, checked, &prev));
         }
         Ok(ChainReport {
             entries: checked,

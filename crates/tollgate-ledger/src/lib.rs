@@ -113,10 +113,7 @@ impl Ledger {
             }
         };
         Ok(match answer {
-            Some((auth, Some(expires))) if expires <= now => {
-                let _ = auth;
-                None
-            }
+            Some((_, Some(expires))) if expires <= now => None,
             Some((auth, _)) => Some(auth),
             None => None,
         })

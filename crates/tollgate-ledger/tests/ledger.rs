@@ -165,6 +165,19 @@ async fn tampering_one_row_makes_verify_name_it(db: TestDb) {
     let b = l.verify_chain().await.unwrap().first_broken.unwrap();
     assert_eq!(b.id, 7);
     assert_eq!(b.reason, "entry 7 is missing (next is 8)");
+
+    // Removing the tail leaves the chain consistent in itself, but not with its head.
+    exec(&db, "DELETE FROM entries WHERE id >= 7").await;
+    let r = l.verify_chain().await.unwrap();
+    assert_eq!(r.entries, 6);
+    let b = r.first_broken.unwrap();
+    assert_eq!(b.id, 7);
+    assert!(
+        b.reason.starts_with("chain head names entry 10 (")
+            && b.reason.contains("but the chain ends at entry 6 ("),
+        "{}",
+        b.reason
+    );
 }
 
 async fn concurrent_charges_on_one_prepaid_account_stop_exactly_at_zero(db: TestDb) {
