@@ -305,3 +305,19 @@ pub(crate) fn now_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// Compile-time check: the gateway shares one `Ledger` across tasks and awaits its futures in
+/// `Send` handlers (axum, tokio::spawn).
+#[allow(dead_code)]
+fn ledger_and_its_futures_are_send(l: &Ledger, ev: UsageEvent) {
+    fn send<T: Send + Sync>(_: &T) {}
+    fn send_future<F: std::future::Future + Send>(_: F) {}
+    send(l);
+    send_future(l.charge(ev.clone()));
+    send_future(l.record(ev));
+    send_future(l.authenticate(Credential::ApiKey("")));
+    send_future(l.usage("", None, None));
+    send_future(l.verify_chain());
+    send_future(l.replay_spool());
+    send_future(l.issue_license_token("", "", Duration::ZERO));
+}
