@@ -200,6 +200,29 @@ fn nul_field(ev: &UsageEvent) -> Option<&'static str> {
         .map(|(name, _)| name)
 }
 
+/// Why a batch was not (known to be) committed.
+pub(crate) enum BatchError {
+    /// Failed before COMMIT: nothing was committed.
+    Before(sqlx::Error),
+    /// COMMIT failed: it may or may not have taken effect; the outcomes it would have had.
+    AtCommit(sqlx::Error, Vec<Outcome>),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        BatchError::Before(e)
+    }
+}
+
+impl From<BatchError> for LedgerError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Before(e) => e.into(),
+            BatchError::AtCommit(e, _) => LedgerError::Database(format!("commit: {e}")),
+        }
+    }
+}
+
 /// An account as read within a batch, kept current by the batch's own debits.
 struct AcctState {
     id: i64,
@@ -311,7 +334,7 @@ impl Db {
     pub(crate) async fn append_batch(
         &self,
         batch: &[Pending<'_>],
-    ) -> Result<Vec<Outcome>, sqlx::Error> {
+    ) -> Result<Vec<Outcome>, BatchError> {
         on_db!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
             let head = sqlx::query(
@@ -488,8 +511,26 @@ impl Db {
                 .bind(&last_hash)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
+            // A failed COMMIT is ambiguous (the server may have committed before the
+            // connection broke): hand back what was planned so the writer can check.
+            if let Err(e) = tx.commit().await {
+                return Err(BatchError::AtCommit(e, out));
+            }
             Ok(out)
+        })
+    }
+
+    /// The stored hash of entry `id`, if it exists.
+    pub(crate) async fn stored_hash(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
+        on_db!(self, |pool| {
+            let row = sqlx::query("SELECT hash FROM entries WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(r) => Ok(Some(r.try_get("hash")?)),
+                None => Ok(None),
+            }
         })
     }
 

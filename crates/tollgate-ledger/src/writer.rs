@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::db::{Db, Outcome, Pending};
+use crate::db::{BatchError, Db, Outcome, Pending};
 use crate::model::*;
 
 /// Work for the writer.
@@ -86,7 +86,20 @@ async fn commit(db: &Db, opts: &LedgerOptions, batch: Batch) {
             dedup: false,
         })
         .collect();
-    match db.append_batch(&pending).await {
+    let result = match db.append_batch(&pending).await {
+        Ok(outcomes) => Ok(outcomes),
+        Err(BatchError::Before(e)) => Err(e),
+        Err(BatchError::AtCommit(e, outcomes)) => {
+            if committed_anyway(db, &outcomes).await {
+                tracing::warn!(error = %e, "ledger COMMIT reported an error but the batch is stored");
+                Ok(outcomes)
+            } else {
+                Err(e)
+            }
+        }
+    };
+    drop(pending);
+    match result {
         Ok(outcomes) => {
             metrics::gauge!("tollgate_ledger_available").set(1.0);
             for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
@@ -115,6 +128,21 @@ async fn commit(db: &Db, opts: &LedgerOptions, batch: Batch) {
                 Unavailable::FailOpen { spool } => spool_batch(spool, batch, &why),
             }
         }
+    }
+}
+
+/// After an ambiguous COMMIT error: is the batch's last planned entry stored with its planned
+/// hash (then the whole batch is)? `false` when that cannot be established — the caller then
+/// treats the batch as not stored (fail-open: spooled, and replay skips what is already there).
+async fn committed_anyway(db: &Db, outcomes: &[Outcome]) -> bool {
+    let last = outcomes.iter().rev().find_map(|o| match o {
+        Outcome::Appended(r, _) => Some((r.entry_id, r.hash.as_str())),
+        _ => None,
+    });
+    match last {
+        // Nothing to store: the refusals stand either way.
+        None => true,
+        Some((id, hash)) => matches!(db.stored_hash(id).await, Ok(Some(h)) if h == hash),
     }
 }
 
