@@ -369,6 +369,10 @@ async fn fail_open_spools_and_replay_keeps_the_chain_valid(db: TestDb) {
     }
     let lines = std::fs::read_to_string(&spool_path).unwrap();
     assert_eq!(lines.lines().count(), 4);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "charge");
+    assert_eq!(first["event"]["price"], "USD 0.001");
+    assert_eq!(first["event"]["request_id"], "req-1");
     assert!(
         l.replay_spool().await.is_err(),
         "replay during the outage must fail"
