@@ -27,8 +27,9 @@ pub struct LedgerOptions {
     pub on_unavailable: Unavailable,
     /// Most events committed in one transaction.
     pub group_commit_max: usize,
-    /// How long the writer waits for more events after the first of a batch (zero: take only
-    /// what is already queued).
+    /// How long the writer waits for more events after the first of a batch, when there is
+    /// concurrency (the previous batch had several events, or more are queued); a lone
+    /// sequential caller is never made to wait. Zero: take only what is already queued.
     pub group_commit_wait: Duration,
     /// How long [`crate::Ledger::authenticate`] answers (positive and negative) are cached.
     pub identity_cache_ttl: Duration,

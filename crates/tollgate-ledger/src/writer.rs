@@ -1,5 +1,6 @@
 //! The group-commit writer: one task per [`crate::Ledger`] that takes queued events in batches
-//! (up to `group_commit_max`, waiting at most `group_commit_wait` after the first), appends each
+//! (up to `group_commit_max`, waiting at most `group_commit_wait` after the first when there is
+//! concurrency — the previous batch had several events or more are queued), appends each
 //! batch in one transaction, and answers every caller with its own result. When the database
 //! fails it answers `Unavailable` (fail-closed) or appends the batch to the spool file with one
 //! fsync (fail-open). Replays of the spool run here too, so spool writes and reads never race.
@@ -48,15 +49,23 @@ fn take(job: Job, batch: &mut Batch, replays: &mut Replays) {
 
 pub(crate) async fn run(db: Db, opts: LedgerOptions, mut rx: mpsc::Receiver<Job>) {
     let max = opts.group_commit_max.max(1);
+    let mut concurrent = false;
     while let Some(first) = rx.recv().await {
         let mut batch = Batch::new();
         let mut replays = Replays::new();
         take(first, &mut batch, &mut replays);
-        let deadline = Instant::now() + opts.group_commit_wait;
+        // Wait for company only under concurrency (the last batch had several events, or more
+        // are queued now): a lone sequential caller then pays one commit, not commit + wait.
+        let wait = if concurrent || !rx.is_empty() {
+            opts.group_commit_wait
+        } else {
+            std::time::Duration::ZERO
+        };
+        let deadline = Instant::now() + wait;
         while batch.len() < max {
             match rx.try_recv() {
                 Ok(job) => take(job, &mut batch, &mut replays),
-                Err(mpsc::error::TryRecvError::Empty) if !opts.group_commit_wait.is_zero() => {
+                Err(mpsc::error::TryRecvError::Empty) if !wait.is_zero() => {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(Some(job)) => take(job, &mut batch, &mut replays),
                         _ => break,
@@ -65,6 +74,7 @@ pub(crate) async fn run(db: Db, opts: LedgerOptions, mut rx: mpsc::Receiver<Job>
                 Err(_) => break,
             }
         }
+        concurrent = batch.len() > 1;
         commit(&db, &opts, batch).await;
         for reply in replays {
             let _ = reply.send(replay(&db, &opts).await);

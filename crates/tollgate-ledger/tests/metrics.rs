@@ -87,6 +87,27 @@ async fn check(db: TestDb, s: &Snapshotter) {
     assert_eq!(m["tollgate_ledger_available"], 1.0);
     assert_eq!(m["tollgate_ledger_commit_batch_size"], 1.0);
 
+    // Group commit: 64 concurrent charges share far fewer transactions.
+    let tasks: Vec<_> = (100..164)
+        .map(|n| {
+            let l = closed.clone();
+            tokio::spawn(async move { l.charge(event("acme", n, usd("0.001"))).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let m = take(s);
+    assert_eq!(
+        m["tollgate_ledger_entries_total{kind=charge}"], 64.0,
+        "{m:?}"
+    );
+    let batches = m["tollgate_ledger_commit_batch_size"];
+    assert!(
+        (1.0..=16.0).contains(&batches),
+        "{batches} batches for 64 charges"
+    );
+
     exec(&db, "ALTER TABLE entries RENAME TO entries_away").await;
     assert!(matches!(
         closed.charge(event("acme", 1, usd("0.001"))).await,
