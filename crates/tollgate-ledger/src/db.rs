@@ -2,6 +2,7 @@
 //! PostgreSQL accept them), and run on either pool through [`on_db!`], which expands the body
 //! once per backend so each copy type-checks against its own driver.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -27,6 +28,19 @@ macro_rules! on_db {
         match $db {
             Db::Sqlite($pool) => $body,
             Db::Pg($pool) => $body,
+        }
+    };
+    // Also names the backend's `sqlx::Database` type `$dbt` inside the body.
+    ($db:expr, |$pool:ident, $dbt:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => {
+                type $dbt = sqlx::Sqlite;
+                $body
+            }
+            Db::Pg($pool) => {
+                type $dbt = sqlx::Postgres;
+                $body
+            }
         }
     };
 }
@@ -169,41 +183,110 @@ pub(crate) enum Outcome {
     Duplicate,
 }
 
-/// Why an account cannot pay `price` for an event at `time_ms`, from its stored state.
-#[allow(clippy::too_many_arguments)]
-fn refusal(
-    status: &str,
-    currency: &str,
-    billing: &str,
+/// The first text field of `ev` holding a NUL character, if any.
+fn nul_field(ev: &UsageEvent) -> Option<&'static str> {
+    let fields = [
+        ("account", Some(&ev.account)),
+        ("identity", Some(&ev.identity)),
+        ("agent", ev.agent.as_ref()),
+        ("method", Some(&ev.method)),
+        ("url", Some(&ev.url)),
+        ("rule", ev.rule.as_ref()),
+        ("request_id", Some(&ev.request_id)),
+    ];
+    fields
+        .into_iter()
+        .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
+        .map(|(name, _)| name)
+}
+
+/// Why a batch was not (known to be) committed.
+pub(crate) enum BatchError {
+    /// Failed before COMMIT: nothing was committed.
+    Before(sqlx::Error),
+    /// COMMIT failed: it may or may not have taken effect; the outcomes it would have had.
+    AtCommit(sqlx::Error, Vec<Outcome>),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        BatchError::Before(e)
+    }
+}
+
+impl From<BatchError> for LedgerError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Before(e) => e.into(),
+            BatchError::AtCommit(e, _) => LedgerError::Database(format!("commit: {e}")),
+        }
+    }
+}
+
+/// An account as read within a batch, kept current by the batch's own debits.
+struct AcctState {
+    id: i64,
+    status: String,
+    billing: String,
+    currency: String,
     balance: i64,
     credit_limit: i64,
     quota: Option<i64>,
     quota_day: i64,
     quota_used: i64,
-    price: &Money,
-    day: i64,
-) -> Result<i64, ChargeError> {
-    if status != "active" {
-        return Err(ChargeError::Suspended);
+}
+
+impl AcctState {
+    /// The micro-units to debit for `price` on UTC day `day`, or why the account cannot pay.
+    fn refusal(&self, price: &Money, day: i64) -> Result<i64, ChargeError> {
+        if self.status != "active" {
+            return Err(ChargeError::Suspended);
+        }
+        if self.currency != price.currency() {
+            return Err(ChargeError::CurrencyMismatch);
+        }
+        let used = if self.quota_day == day {
+            self.quota_used
+        } else {
+            0
+        };
+        if self.quota.is_some_and(|q| used >= q) {
+            return Err(ChargeError::QuotaExceeded);
+        }
+        let amount = i64::try_from(price.micros)
+            .map_err(|_| ChargeError::Invalid(format!("price {price} beyond i64 micro-units")))?;
+        let floor = if self.billing == "prepaid" {
+            0
+        } else {
+            -self.credit_limit
+        };
+        match self.balance.checked_sub(amount) {
+            Some(b) if b >= floor => Ok(amount),
+            _ => Err(ChargeError::InsufficientFunds),
+        }
     }
-    if currency != price.currency() {
-        return Err(ChargeError::CurrencyMismatch);
+
+    /// Mirrors the debit just made in SQL (`refusal` checked it cannot overflow).
+    fn debit(&mut self, amount: i64, day: i64) {
+        self.balance -= amount;
+        if self.quota_day == day {
+            self.quota_used += 1;
+        } else {
+            self.quota_day = day;
+            self.quota_used = 1;
+        }
     }
-    let used = if quota_day == day { quota_used } else { 0 };
-    if quota.is_some_and(|q| used >= q) {
-        return Err(ChargeError::QuotaExceeded);
-    }
-    let amount = i64::try_from(price.micros)
-        .map_err(|_| ChargeError::Invalid(format!("price {price} beyond i64 micro-units")))?;
-    let floor = if billing == "prepaid" {
-        0
-    } else {
-        -credit_limit
-    };
-    match balance.checked_sub(amount) {
-        Some(b) if b >= floor => Ok(amount),
-        _ => Err(ChargeError::InsufficientFunds),
-    }
+}
+
+/// An entry waiting for the batch's `INSERT`.
+struct NewRow<'a> {
+    id: i64,
+    kind: EntryKind,
+    ev: &'a UsageEvent,
+    price_micros: i64,
+    bytes: i64,
+    prev_hash: String,
+    hash: String,
 }
 
 impl Db {
@@ -245,13 +328,14 @@ impl Db {
     }
 
     /// Appends `batch` in one transaction: locks the chain head (a row lock on PostgreSQL, the
-    /// write lock on SQLite, taken by the first statement), checks and debits each charge,
-    /// inserts each entry, moves the head, commits. An `Err` means nothing was committed.
+    /// write lock on SQLite, taken by the first statement), checks and debits each charge
+    /// (each account read once per batch, then tracked), inserts the entries (multi-row
+    /// `INSERT`s), moves the head, commits. An `Err` means nothing was committed.
     pub(crate) async fn append_batch(
         &self,
         batch: &[Pending<'_>],
-    ) -> Result<Vec<Outcome>, sqlx::Error> {
-        on_db!(self, |pool| {
+    ) -> Result<Vec<Outcome>, BatchError> {
+        on_db!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
             let head = sqlx::query(
                 "UPDATE chain_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash",
@@ -261,6 +345,8 @@ impl Db {
             let mut last_id: i64 = head.try_get("last_id")?;
             let mut last_hash: String = head.try_get("last_hash")?;
             let mut out = Vec::with_capacity(batch.len());
+            let mut accounts: HashMap<String, Option<AcctState>> = HashMap::new();
+            let mut rows: Vec<NewRow<'_>> = Vec::with_capacity(batch.len());
             for p in batch {
                 let ev = p.ev;
                 let (Ok(price_micros), Ok(bytes)) =
@@ -272,7 +358,20 @@ impl Db {
                     ))));
                     continue;
                 };
+                if let Some(field) = nul_field(ev) {
+                    // PostgreSQL text cannot hold NUL; refusing here keeps one bad event from
+                    // failing (and, in fail-open mode, endlessly re-spooling) its whole batch.
+                    out.push(Outcome::Refused(ChargeError::Invalid(format!(
+                        "{field} contains a NUL character"
+                    ))));
+                    continue;
+                }
                 if p.dedup {
+                    let same = |e: &UsageEvent| {
+                        e.request_id == ev.request_id
+                            && e.time == ev.time
+                            && e.account == ev.account
+                    };
                     let dup = sqlx::query(
                         "SELECT 1 AS one FROM entries WHERE request_id = $1 AND time_ms = $2 AND account = $3",
                     )
@@ -281,45 +380,47 @@ impl Db {
                     .bind(&ev.account)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if dup.is_some() {
+                    if dup.is_some() || rows.iter().any(|r| same(r.ev)) {
                         out.push(Outcome::Duplicate);
                         continue;
                     }
                 }
-                let acct = sqlx::query(
-                    "SELECT id, status, billing, currency, balance_micros, credit_limit_micros, \
-                     quota_per_day, quota_day, quota_used FROM accounts WHERE name = $1",
-                )
-                .bind(&ev.account)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(acct) = acct else {
+                if !accounts.contains_key(&ev.account) {
+                    let row = sqlx::query(
+                        "SELECT id, status, billing, currency, balance_micros, credit_limit_micros, \
+                         quota_per_day, quota_day, quota_used FROM accounts WHERE name = $1",
+                    )
+                    .bind(&ev.account)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let state = match row {
+                        Some(r) => Some(AcctState {
+                            id: r.try_get("id")?,
+                            status: r.try_get("status")?,
+                            billing: r.try_get("billing")?,
+                            currency: r.try_get("currency")?,
+                            balance: r.try_get("balance_micros")?,
+                            credit_limit: r.try_get("credit_limit_micros")?,
+                            quota: r.try_get("quota_per_day")?,
+                            quota_day: r.try_get("quota_day")?,
+                            quota_used: r.try_get("quota_used")?,
+                        }),
+                        None => None,
+                    };
+                    accounts.insert(ev.account.clone(), state);
+                }
+                let Some(Some(state)) = accounts.get_mut(&ev.account) else {
                     out.push(Outcome::Refused(ChargeError::UnknownAccount));
                     continue;
                 };
                 let mut kind = p.kind;
                 if kind == EntryKind::Charge {
                     let day = ev.time.div_euclid(86_400_000);
-                    let status: String = acct.try_get("status")?;
-                    let currency: String = acct.try_get("currency")?;
-                    let billing: String = acct.try_get("billing")?;
-                    let verdict = refusal(
-                        &status,
-                        &currency,
-                        &billing,
-                        acct.try_get("balance_micros")?,
-                        acct.try_get("credit_limit_micros")?,
-                        acct.try_get("quota_per_day")?,
-                        acct.try_get("quota_day")?,
-                        acct.try_get("quota_used")?,
-                        &ev.price,
-                        day,
-                    );
-                    let debited = match verdict {
+                    let debited = match state.refusal(&ev.price, day) {
                         Ok(amount) => {
-                            // Guarded again in SQL: an admin change between the read and
-                            // here can only make it refuse, never overdraw.
-                            sqlx::query(
+                            // Guarded again in SQL: an admin change since the read can only
+                            // make it refuse, never overdraw.
+                            let n = sqlx::query(
                                 "UPDATE accounts SET balance_micros = balance_micros - $1, \
                                  quota_used = CASE WHEN quota_day = $2 THEN quota_used + 1 ELSE 1 END, \
                                  quota_day = $2 \
@@ -328,11 +429,17 @@ impl Db {
                             )
                             .bind(amount)
                             .bind(day)
-                            .bind(acct.try_get::<i64, _>("id")?)
+                            .bind(state.id)
                             .execute(&mut *tx)
                             .await?
-                            .rows_affected()
-                                == 1
+                            .rows_affected();
+                            if n == 1 {
+                                state.debit(amount, day);
+                            } else {
+                                // Changed under us: read it again for the next event.
+                                accounts.remove(&ev.account);
+                            }
+                            n == 1
                         }
                         Err(ChargeError::Invalid(e)) => {
                             out.push(Outcome::Refused(ChargeError::Invalid(e)));
@@ -354,31 +461,16 @@ impl Db {
                 }
                 let id = last_id + 1;
                 let hash = entry_hash(id, kind, ev, &last_hash);
-                sqlx::query(
-                    "INSERT INTO entries (id, time_ms, kind, account, identity, agent, method, url, \
-                     status, bytes, currency, price_micros, rule, request_id, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(id)
-                .bind(ev.time)
-                .bind(kind.as_str())
-                .bind(&ev.account)
-                .bind(&ev.identity)
-                .bind(&ev.agent)
-                .bind(&ev.method)
-                .bind(&ev.url)
-                .bind(i32::from(ev.status))
-                .bind(bytes)
-                .bind(ev.price.currency())
-                .bind(price_micros)
-                .bind(&ev.rule)
-                .bind(&ev.request_id)
-                .bind(&last_hash)
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
+                rows.push(NewRow {
+                    id,
+                    kind,
+                    ev,
+                    price_micros,
+                    bytes,
+                    prev_hash: std::mem::replace(&mut last_hash, hash.clone()),
+                    hash: hash.clone(),
+                });
                 last_id = id;
-                last_hash = hash.clone();
                 out.push(Outcome::Appended(
                     Receipt {
                         entry_id: id,
@@ -388,13 +480,57 @@ impl Db {
                     kind,
                 ));
             }
+            // 16 parameters a row: 1 000 rows stay under SQLite's 32 766 and PostgreSQL's 65 535.
+            for chunk in rows.chunks(1_000) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO entries (id, time_ms, kind, account, identity, agent, method, url, \
+                     status, bytes, currency, price_micros, rule, request_id, prev_hash, hash) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(r.ev.time)
+                        .push_bind(r.kind.as_str())
+                        .push_bind(r.ev.account.as_str())
+                        .push_bind(r.ev.identity.as_str())
+                        .push_bind(r.ev.agent.as_deref())
+                        .push_bind(r.ev.method.as_str())
+                        .push_bind(r.ev.url.as_str())
+                        .push_bind(i32::from(r.ev.status))
+                        .push_bind(r.bytes)
+                        .push_bind(r.ev.price.currency())
+                        .push_bind(r.price_micros)
+                        .push_bind(r.ev.rule.as_deref())
+                        .push_bind(r.ev.request_id.as_str())
+                        .push_bind(r.prev_hash.as_str())
+                        .push_bind(r.hash.as_str());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
             sqlx::query("UPDATE chain_head SET last_id = $1, last_hash = $2 WHERE id = 1")
                 .bind(last_id)
                 .bind(&last_hash)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
+            // A failed COMMIT is ambiguous (the server may have committed before the
+            // connection broke): hand back what was planned so the writer can check.
+            if let Err(e) = tx.commit().await {
+                return Err(BatchError::AtCommit(e, out));
+            }
             Ok(out)
+        })
+    }
+
+    /// The stored hash of entry `id`, if it exists.
+    pub(crate) async fn stored_hash(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
+        on_db!(self, |pool| {
+            let row = sqlx::query("SELECT hash FROM entries WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(r) => Ok(Some(r.try_get("hash")?)),
+                None => Ok(None),
+            }
         })
     }
 
@@ -565,12 +701,16 @@ impl Db {
             let reason = format!(
                 "chain head names entry {head_id} ({head_hash}) but the chain ends at entry {last} ({prev})"
             );
-            return Ok(broken(
-                last.max(head_id).min(last + 1),
-                reason,
-                checked,
-                &prev,
-            ));
+            // Entries past the head were added without it; a head past the chain means the
+            // tail was removed (or, equal ids, the last entry was replaced).
+            let id = if head_id < last {
+                head_id + 1
+            } else if head_id > last {
+                last + 1
+            } else {
+                last
+            };
+            return Ok(broken(id, reason, checked, &prev));
         }
         Ok(ChainReport {
             entries: checked,

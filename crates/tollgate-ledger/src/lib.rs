@@ -115,10 +115,7 @@ impl Ledger {
             }
         };
         Ok(match answer {
-            Some((auth, Some(expires))) if expires <= now => {
-                let _ = auth;
-                None
-            }
+            Some((_, Some(expires))) if expires <= now => None,
             Some((auth, _)) => Some(auth),
             None => None,
         })
@@ -208,6 +205,27 @@ impl Ledger {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// Runs [`Ledger::replay_spool`] now and then every `every` in a background task (logging
+    /// failures; the spool stays for the next round). Abort the handle to stop it. Nothing to do
+    /// in fail-closed mode, where it returns at once.
+    pub fn spawn_spool_replay(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let l = self.clone();
+        tokio::spawn(async move {
+            if l.inner.opts.on_unavailable == Unavailable::FailClosed {
+                return;
+            }
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+            loop {
+                tick.tick().await;
+                match l.replay_spool().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(entries = n, "replayed the ledger spool"),
+                    Err(e) => tracing::warn!(error = %e, "ledger spool replay failed; will retry"),
+                }
+            }
+        })
+    }
+
     /// Creates an account. Errors: `BadName`, `AccountExists`, `Money` (bad currency, a price
     /// or credit limit in another currency, or beyond `i64` micro-units).
     pub async fn add_account(&self, new: NewAccount) -> Result<Account, LedgerError> {
@@ -288,4 +306,20 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Compile-time check: the gateway shares one `Ledger` across tasks and awaits its futures in
+/// `Send` handlers (axum, tokio::spawn).
+#[allow(dead_code)]
+fn ledger_and_its_futures_are_send(l: &Ledger, ev: UsageEvent) {
+    fn send<T: Send + Sync>(_: &T) {}
+    fn send_future<F: std::future::Future + Send>(_: F) {}
+    send(l);
+    send_future(l.charge(ev.clone()));
+    send_future(l.record(ev));
+    send_future(l.authenticate(Credential::ApiKey("")));
+    send_future(l.usage("", None, None));
+    send_future(l.verify_chain());
+    send_future(l.replay_spool());
+    send_future(l.issue_license_token("", "", Duration::ZERO));
 }

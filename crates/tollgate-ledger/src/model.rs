@@ -27,8 +27,9 @@ pub struct LedgerOptions {
     pub on_unavailable: Unavailable,
     /// Most events committed in one transaction.
     pub group_commit_max: usize,
-    /// How long the writer waits for more events after the first of a batch (zero: take only
-    /// what is already queued).
+    /// How long the writer waits for more events after the first of a batch, when there is
+    /// concurrency (the previous batch had several events, or more are queued); a lone
+    /// sequential caller is never made to wait. Zero: take only what is already queued.
     pub group_commit_wait: Duration,
     /// How long [`crate::Ledger::authenticate`] answers (positive and negative) are cached.
     pub identity_cache_ttl: Duration,
@@ -214,6 +215,8 @@ pub struct UsageEvent {
     /// Response body bytes.
     pub bytes: u64,
     /// Price charged (for `record`: the price the free request would have had, usually zero).
+    /// Serialized as text: `"USD 0.002"`.
+    #[serde(with = "money_serde")]
     pub price: Money,
     /// Policy rule that decided, if any.
     pub rule: Option<String>,
@@ -380,6 +383,21 @@ impl From<sqlx::Error> for LedgerError {
 impl From<sqlx::migrate::MigrateError> for LedgerError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         LedgerError::Database(format!("migration: {e}"))
+    }
+}
+
+/// `Money` as its text form (`"USD 0.002"`) in serde.
+mod money_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tollgate_policy::Money;
+
+    pub fn serialize<S: Serializer>(m: &Money, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(m)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The group-commit writer: one task per [`crate::Ledger`] that takes queued events in batches
-//! (up to `group_commit_max`, waiting at most `group_commit_wait` after the first), appends each
+//! (up to `group_commit_max`, waiting at most `group_commit_wait` after the first when there is
+//! concurrency — the previous batch had several events or more are queued), appends each
 //! batch in one transaction, and answers every caller with its own result. When the database
 //! fails it answers `Unavailable` (fail-closed) or appends the batch to the spool file with one
 //! fsync (fail-open). Replays of the spool run here too, so spool writes and reads never race.
@@ -12,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::db::{Db, Outcome, Pending};
+use crate::db::{BatchError, Db, Outcome, Pending};
 use crate::model::*;
 
 /// Work for the writer.
@@ -48,15 +49,23 @@ fn take(job: Job, batch: &mut Batch, replays: &mut Replays) {
 
 pub(crate) async fn run(db: Db, opts: LedgerOptions, mut rx: mpsc::Receiver<Job>) {
     let max = opts.group_commit_max.max(1);
+    let mut concurrent = false;
     while let Some(first) = rx.recv().await {
         let mut batch = Batch::new();
         let mut replays = Replays::new();
         take(first, &mut batch, &mut replays);
-        let deadline = Instant::now() + opts.group_commit_wait;
+        // Wait for company only under concurrency (the last batch had several events, or more
+        // are queued now): a lone sequential caller then pays one commit, not commit + wait.
+        let wait = if concurrent || !rx.is_empty() {
+            opts.group_commit_wait
+        } else {
+            std::time::Duration::ZERO
+        };
+        let deadline = Instant::now() + wait;
         while batch.len() < max {
             match rx.try_recv() {
                 Ok(job) => take(job, &mut batch, &mut replays),
-                Err(mpsc::error::TryRecvError::Empty) if !opts.group_commit_wait.is_zero() => {
+                Err(mpsc::error::TryRecvError::Empty) if !wait.is_zero() => {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(Some(job)) => take(job, &mut batch, &mut replays),
                         _ => break,
@@ -65,6 +74,7 @@ pub(crate) async fn run(db: Db, opts: LedgerOptions, mut rx: mpsc::Receiver<Job>
                 Err(_) => break,
             }
         }
+        concurrent = batch.len() > 1;
         commit(&db, &opts, batch).await;
         for reply in replays {
             let _ = reply.send(replay(&db, &opts).await);
@@ -86,7 +96,20 @@ async fn commit(db: &Db, opts: &LedgerOptions, batch: Batch) {
             dedup: false,
         })
         .collect();
-    match db.append_batch(&pending).await {
+    let result = match db.append_batch(&pending).await {
+        Ok(outcomes) => Ok(outcomes),
+        Err(BatchError::Before(e)) => Err(e),
+        Err(BatchError::AtCommit(e, outcomes)) => {
+            if committed_anyway(db, &outcomes).await {
+                tracing::warn!(error = %e, "ledger COMMIT reported an error but the batch is stored");
+                Ok(outcomes)
+            } else {
+                Err(e)
+            }
+        }
+    };
+    drop(pending);
+    match result {
         Ok(outcomes) => {
             metrics::gauge!("tollgate_ledger_available").set(1.0);
             for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
@@ -115,6 +138,21 @@ async fn commit(db: &Db, opts: &LedgerOptions, batch: Batch) {
                 Unavailable::FailOpen { spool } => spool_batch(spool, batch, &why),
             }
         }
+    }
+}
+
+/// After an ambiguous COMMIT error: is the batch's last planned entry stored with its planned
+/// hash (then the whole batch is)? `false` when that cannot be established — the caller then
+/// treats the batch as not stored (fail-open: spooled, and replay skips what is already there).
+async fn committed_anyway(db: &Db, outcomes: &[Outcome]) -> bool {
+    let last = outcomes.iter().rev().find_map(|o| match o {
+        Outcome::Appended(r, _) => Some((r.entry_id, r.hash.as_str())),
+        _ => None,
+    });
+    match last {
+        // Nothing to store: the refusals stand either way.
+        None => true,
+        Some((id, hash)) => matches!(db.stored_hash(id).await, Ok(Some(h)) if h == hash),
     }
 }
 

@@ -30,6 +30,8 @@ backend_tests!(
     money_overflow_is_an_error_never_a_wrap,
     usage_filters_by_account_and_time,
     account_admin_errors_name_the_account,
+    nul_in_a_field_is_refused_without_failing_the_batch,
+    background_replay_drains_the_spool_once_the_database_is_back,
 );
 
 fn prepaid(name: &str) -> NewAccount {
@@ -163,6 +165,19 @@ async fn tampering_one_row_makes_verify_name_it(db: TestDb) {
     let b = l.verify_chain().await.unwrap().first_broken.unwrap();
     assert_eq!(b.id, 7);
     assert_eq!(b.reason, "entry 7 is missing (next is 8)");
+
+    // Removing the tail leaves the chain consistent in itself, but not with its head.
+    exec(&db, "DELETE FROM entries WHERE id >= 7").await;
+    let r = l.verify_chain().await.unwrap();
+    assert_eq!(r.entries, 6);
+    let b = r.first_broken.unwrap();
+    assert_eq!(b.id, 7);
+    assert!(
+        b.reason.starts_with("chain head names entry 10 (")
+            && b.reason.contains("but the chain ends at entry 6 ("),
+        "{}",
+        b.reason
+    );
 }
 
 async fn concurrent_charges_on_one_prepaid_account_stop_exactly_at_zero(db: TestDb) {
@@ -354,6 +369,10 @@ async fn fail_open_spools_and_replay_keeps_the_chain_valid(db: TestDb) {
     }
     let lines = std::fs::read_to_string(&spool_path).unwrap();
     assert_eq!(lines.lines().count(), 4);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "charge");
+    assert_eq!(first["event"]["price"], "USD 0.001");
+    assert_eq!(first["event"]["request_id"], "req-1");
     assert!(
         l.replay_spool().await.is_err(),
         "replay during the outage must fail"
@@ -670,4 +689,72 @@ async fn account_admin_errors_name_the_account(db: TestDb) {
         .map(|a| a.name)
         .collect();
     assert_eq!(names, ["acme"]);
+}
+
+async fn nul_in_a_field_is_refused_without_failing_the_batch(db: TestDb) {
+    let l = open(&db).await;
+    l.add_account(prepaid("acme")).await.unwrap();
+    l.credit("acme", usd("1")).await.unwrap();
+    let mut bad = event("acme", 1, usd("0.001"));
+    bad.url.push('\0');
+    let (good, bad) = tokio::join!(l.charge(event("acme", 2, usd("0.001"))), l.charge(bad));
+    assert_eq!(good.unwrap().entry_id, 1);
+    assert_eq!(
+        bad,
+        Err(ChargeError::Invalid("url contains a NUL character".into()))
+    );
+    assert_eq!(
+        l.account("acme").await.unwrap().unwrap().balance.micros,
+        999_000
+    );
+}
+
+async fn background_replay_drains_the_spool_once_the_database_is_back(db: TestDb) {
+    let spool = tempfile::tempdir().unwrap();
+    let spool_path = spool.path().join("ledger.spool");
+    let l = Ledger::open(
+        &db.url,
+        LedgerOptions {
+            on_unavailable: Unavailable::FailOpen {
+                spool: spool_path.clone(),
+            },
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    l.add_account(prepaid("acme")).await.unwrap();
+    l.credit("acme", usd("1")).await.unwrap();
+    exec(&db, "ALTER TABLE entries RENAME TO entries_away").await;
+    let replayer = l.spawn_spool_replay(Duration::from_millis(50));
+    for n in 0..3 {
+        assert!(
+            l.charge(event("acme", n, usd("0.1")))
+                .await
+                .unwrap()
+                .spooled
+        );
+    }
+    // While the database is away the replayer fails and keeps the spool.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        l.account("acme").await.unwrap().unwrap().balance.micros,
+        1_000_000
+    );
+    exec(&db, "ALTER TABLE entries_away RENAME TO entries").await;
+    let mut entries = 0;
+    for _ in 0..100 {
+        entries = l.verify_chain().await.unwrap().entries;
+        if entries == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    replayer.abort();
+    assert_eq!(entries, 3);
+    assert_eq!(
+        l.account("acme").await.unwrap().unwrap().balance.micros,
+        700_000
+    );
+    assert!(!spool_path.exists());
 }
