@@ -197,7 +197,8 @@ impl Gateway {
     ) -> Response<Body> {
         metrics::counter!("tollgate_charges_total", "outcome" => e.code()).increment(1);
         let ledger_down = e == CrawlerError::InternalError;
-        self.refuse(
+        self.quote(
+            cx.live,
             cx.nginx,
             &Refusal {
                 status: if ledger_down {

@@ -717,7 +717,8 @@ impl Gateway {
                     self.charge(ledger, cx, req, payer).await
                 }
                 // Without a ledger a charge rule can only quote.
-                None => self.refuse(
+                None => self.quote(
+                    live,
                     nginx,
                     &Refusal {
                         status: StatusCode::PAYMENT_REQUIRED,
@@ -826,6 +827,26 @@ impl Gateway {
     }
 
     /// A refusal as the client should see it; with nginx forward-auth, a 403 carrying it.
+    /// A 402 quote: the refusal plus the RSL licence `Link` (when `[signals]` has one), so a
+    /// crawler finds the terms it is asked to pay under (standards.md §5.3).
+    pub(crate) fn quote(
+        &self,
+        live: &Live,
+        nginx: bool,
+        r: &Refusal<'_>,
+        kind: AnswerKind,
+    ) -> Response<Body> {
+        let mut resp = self.refuse(nginx, r, kind);
+        if let Some(sig) = &live.config.signals {
+            for (name, value) in &sig.headers {
+                if name == http::header::LINK {
+                    resp.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+        }
+        resp
+    }
+
     pub(crate) fn refuse(&self, nginx: bool, r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
         if !nginx {
             return refusal(r, kind);

@@ -36,6 +36,13 @@ when = { class = "ai-training" }
 action = "charge"
 price = "USD 0.002"
 
+[signals]
+site_url = "https://example.org"
+
+[signals.license]
+path = "/license.xml"
+terms_url = "https://example.org/terms"
+
 [payments]
 "#;
 
@@ -144,6 +151,18 @@ fn a_crawler_without_an_account_gets_a_price_and_with_one_pays_gets_a_receipt_an
     assert_eq!(r.status, 402, "{}", r.body);
     assert_eq!(r.header("crawler-price"), Some("USD 0.002"));
     assert_eq!(r.header("crawler-error"), Some("MissingCrawlerPrice"));
+    let links: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "link")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(
+        links.contains(
+            &"<https://example.org/license.xml>; rel=\"license\"; type=\"application/rsl+xml\""
+        ),
+        "{links:?}"
+    );
     // An offer without an identity that can pay.
     let r = get(
         &page,
@@ -246,12 +265,16 @@ fn a_crawler_without_an_account_gets_a_price_and_with_one_pays_gets_a_receipt_an
     );
     assert_eq!(r.status, 404);
     assert_eq!(r.header("crawler-charged"), None);
-    // robots.txt is never charged (invariant 3) — it is the origin's 404 here, unbilled.
+    // robots.txt is never charged (invariant 3), even with an offer.
     let r = get(
         &tg.url("/robots.txt"),
-        &[("user-agent", GPTBOT), ("authorization", &auth)],
+        &[
+            ("user-agent", GPTBOT),
+            ("authorization", &auth),
+            ("crawler-max-price", "USD 0.01"),
+        ],
     );
-    assert_eq!(r.header("crawler-charged"), None);
+    assert_eq!((r.status, r.header("crawler-charged")), (200, None));
 
     // An RSL licence token from the OLP endpoint pays too (exact price this time).
     let (status, tok) = post_form(
