@@ -156,6 +156,8 @@ struct ServerDoc {
     fcrdns: Option<crate::fcrdns::FcrdnsConfig>,
     #[serde(default = "default_ranges_hours")]
     ranges_update_hours: u64,
+    #[serde(default)]
+    web_bot_auth: crate::websig::WebBotAuthConfig,
 }
 
 fn default_ranges_hours() -> u64 {
@@ -204,6 +206,8 @@ pub struct ServerConfig {
     /// Fetch fresh published IP ranges every this many hours (0 = never); the classifier is
     /// swapped atomically after a successful fetch.
     pub ranges_update_hours: u64,
+    /// Web Bot Auth signature verification (`[server.web_bot_auth]`; on by default).
+    pub web_bot_auth: crate::websig::WebBotAuthConfig,
 }
 
 /// The signals generated from the policy and `[signals]`, rendered once per config load.
@@ -320,6 +324,9 @@ impl Config {
                 })?;
             trusted.push(net);
         }
+        s.web_bot_auth
+            .validate(catalogue)
+            .map_err(|m| err(src.find("[server.web_bot_auth").unwrap_or(server_at), m))?;
         let policy = Policy::parse(file, src, catalogue)?;
         let signals =
             SignalsConfig::parse(file, src)?.map(|cfg| render_signals(cfg, &policy, catalogue));
@@ -337,6 +344,7 @@ impl Config {
                 log_json: s.log_json,
                 fcrdns: s.fcrdns.unwrap_or_default(),
                 ranges_update_hours: s.ranges_update_hours,
+                web_bot_auth: s.web_bot_auth,
             },
             policy,
         })

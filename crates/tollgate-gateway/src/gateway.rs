@@ -85,21 +85,28 @@ pub struct Live {
     /// strings. Per config (rule indexes belong to one policy); bounded by agents × classes ×
     /// actions × rules.
     counters: std::sync::RwLock<std::collections::HashMap<CounterKey, metrics::Counter>>,
+    /// Web Bot Auth checker (`None` when `[server.web_bot_auth] enabled = false`).
+    pub websig: Option<crate::websig::WebSig>,
 }
 
 impl Live {
-    /// The origin client and an empty counter cache for `config`.
-    fn new(config: Config) -> Live {
+    /// The origin client, the Web Bot Auth checker and an empty counter cache for `config`.
+    fn new(config: Config, catalogue: &tollgate_agents::Catalogue) -> Live {
         let s = &config.server;
         let upstream = Upstream::new(
             &s.origin,
             Duration::from_millis(s.connect_timeout_ms),
             Duration::from_secs(s.upstream_timeout_secs),
         );
+        let wba = &config.server.web_bot_auth;
+        let websig = wba
+            .enabled
+            .then(|| crate::websig::WebSig::new(wba, catalogue));
         Live {
             config,
             upstream,
             counters: Default::default(),
+            websig,
         }
     }
 }
@@ -127,6 +134,8 @@ pub struct DecisionRecord {
     pub rule: String,
     /// Shadow rules that matched.
     pub shadow: Vec<String>,
+    /// Web Bot Auth: `-`, `verified(<thumbprint>)`, `unverified(<reason>)`, `spoofed(<reason>)`.
+    pub signature: String,
 }
 
 /// What `act` needs to say about a decision.
@@ -242,7 +251,7 @@ impl Gateway {
             }
         };
         Gateway {
-            live: ArcSwap::from_pointee(Live::new(config)),
+            live: ArcSwap::from_pointee(Live::new(config, classifier.catalogue())),
             classifier: ArcSwap::from(classifier),
             limiter: Limiter::default(),
             tarpit,
@@ -374,7 +383,8 @@ impl Gateway {
             self.classifier.load().catalogue(),
         )
         .map_err(|e| e.to_string())?;
-        self.live.store(Arc::new(Live::new(config)));
+        let live = Live::new(config, self.classifier.load().catalogue());
+        self.live.store(Arc::new(live));
         Ok(())
     }
 
@@ -424,7 +434,7 @@ impl Gateway {
     pub async fn handle(
         self: Arc<Self>,
         peer: SocketAddr,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
         if self.forward_auth && req.uri().path() == ANSWER_PATH {
             return Ok(carried_answer(&req));
@@ -461,6 +471,8 @@ impl Gateway {
         let mut client = classifier.client_for(ua_match, facts.client_ip);
         self.verify_fcrdns(&classifier, &mut client, client_ip)
             .await;
+        let sig = crate::websig::check_request(&live, &req, &facts, trusted_peer).await;
+        sig.apply(&mut client, classifier.catalogue());
         let decision = live.config.policy.decide(
             classifier.catalogue(),
             &facts,
@@ -468,7 +480,17 @@ impl Gateway {
             &HeaderView(req.headers()),
         );
         // Phase 3: record.
-        let record = self.record(&live, &classifier, &facts, &client, &decision, client_ip);
+        let record = self.record(
+            &live,
+            &classifier,
+            &facts,
+            &client,
+            &decision,
+            client_ip,
+            &sig,
+        );
+        // Later phases find the verified signature (thumbprint, covered components) here.
+        crate::websig::hand_over(&live, &sig, &decision, req.extensions_mut());
         // Phase 4: act. Signal documents are answered here, never blocked (invariant 3).
         if let Some(resp) = signal_document(&live, &orig.method, path) {
             return Ok(resp);
@@ -491,6 +513,7 @@ impl Gateway {
         Ok(resp)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         live: &Live,
@@ -499,6 +522,7 @@ impl Gateway {
         client: &Client,
         d: &Decision,
         ip: IpAddr,
+        sig: &crate::websig::SigOutcome,
     ) -> Said {
         let policy = &live.config.policy;
         let agent = client
@@ -519,6 +543,7 @@ impl Gateway {
                 .iter()
                 .map(|&i| policy.rules()[i].name.clone())
                 .collect(),
+            signature: sig.summary(),
         };
         self.requests_counter(live, client, d, &rec).increment(1);
         metrics::counter!("tollgate_verification_total", "outcome" => client.verification.outcome()).increment(1);
@@ -536,6 +561,7 @@ impl Gateway {
             action = %rec.action,
             rule = %rec.rule,
             shadow = ?rec.shadow,
+            signature = %rec.signature,
             "decision"
         );
         let mut recent = match self.recent.lock() {

@@ -8,6 +8,7 @@
 //! - [`forwarding`]: trusted proxies, hop-by-hop and `X-Forwarded-*`/`Forwarded` headers.
 //! - [`respond`]: machine answers for machines, HTML only for browsers navigating.
 //! - [`fcrdns`]: forward-confirmed reverse DNS crawler checks (bounded cache, timeouts).
+//! - [`websig`]: Web Bot Auth signatures (RFC 9421): key directories, caches, outcome.
 //! - [`limiter`]: token buckets; [`admin`]: metrics, health, recent decisions.
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod limiter;
 pub mod origin;
 pub mod respond;
 pub mod server;
+pub mod websig;
 
 pub use config::{Config, ConfigError, Origin};
 pub use gateway::Gateway;
