@@ -33,6 +33,10 @@ enum Command {
     /// The agent catalogue: classify a User-Agent, list agents, import ai.robots.txt.
     #[command(subcommand)]
     Catalogue(cmd::catalogue::CatalogueCommand),
+    /// Crawler operators: make an Ed25519 Web Bot Auth key and the key directory to publish.
+    Keygen(cmd::sign::KeygenArgs),
+    /// Crawler operators: sign a request (RFC 9421, Web Bot Auth); print the headers or run curl.
+    Sign(cmd::sign::SignArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         Command::Scan(a) => cmd::scan::run(a),
         Command::Ranges(c) => cmd::ranges::run(c),
         Command::Catalogue(c) => cmd::catalogue::run(c),
+        Command::Keygen(a) => cmd::sign::keygen(a),
+        Command::Sign(a) => cmd::sign::sign(a),
     };
     match result {
         Ok(code) => code,

@@ -4,3 +4,4 @@ pub mod catalogue;
 pub mod ranges;
 pub mod scan;
 pub mod serve;
+pub mod sign;

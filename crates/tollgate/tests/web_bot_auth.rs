@@ -1,0 +1,285 @@
+//! Web Bot Auth end to end (issue #4): `tollgate keygen` makes a key, a key directory is served
+//! on loopback by an in-test HTTP server, `tollgate serve` sits in front of a real nginx origin,
+//! and `tollgate sign --exec curl` gets through as `verified(signature)`; the same signed request
+//! replayed is refused (its nonce was used), an unsigned one is not let through, a forged one is
+//! `spoofed(bad-signature)`.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod support;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use support::*;
+
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:{port}"
+origin = "{origin}"
+
+[server.admin]
+listen = "127.0.0.1:{admin}"
+token = "t0ken"
+
+[server.web_bot_auth]
+allow_http_loopback = true
+require_nonce_for_charge = true
+
+[server.web_bot_auth.agents]
+curl = "http://127.0.0.1:{dirport}"
+
+[[rule]]
+name = "deny-spoofed"
+when = { verification = "spoofed" }
+action = "deny"
+
+[[rule]]
+name = "allow-signed"
+when = { verification = "verified(signature)" }
+action = "allow"
+
+[[rule]]
+name = "deny-tools"
+when = { class = "tool" }
+action = "deny"
+"#;
+
+const SERVER: &str = r#"
+server {
+  listen 127.0.0.1:{port};
+  root {root};
+  location / { try_files $uri =404; }
+}
+"#;
+
+/// Serves `directory` at the well-known path on a loopback port, counting fetches.
+fn directory_server(directory: String) -> (u16, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/.well-known/http-message-signatures-directory",
+                axum::routing::get(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = directory.clone();
+                    async move {
+                        (
+                            [(
+                                "content-type",
+                                "application/http-message-signatures-directory+json",
+                            )],
+                            body,
+                        )
+                    }
+                }),
+            );
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    (port, hits)
+}
+
+fn tollgate_cmd() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("tollgate"))
+}
+
+/// `tollgate sign` without `--exec`: the header lines it prints.
+fn signed_headers(key: &std::path::Path, agent: &str, url: &str) -> Vec<(String, String)> {
+    let out = tollgate_cmd()
+        .args(["sign", "--key"])
+        .arg(key)
+        .args(["--agent", agent, "GET", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (n, v) = l.split_once(": ").unwrap();
+            (n.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn last_decision(admin: u16) -> serde_json::Value {
+    let d = get(
+        &format!("http://127.0.0.1:{admin}/api/decisions"),
+        &[("authorization", "Bearer t0ken")],
+    );
+    let v: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+    v.as_array().unwrap().last().unwrap().clone()
+}
+
+#[test]
+fn signed_curl_gets_through_and_a_replay_is_refused() {
+    let Some(curl) = external("curl", &["/usr/bin/curl"]) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("articles")).unwrap();
+    std::fs::write(root.path().join("articles/42"), "article 42\n").unwrap();
+    let Some(nginx) = nginx(SERVER, root.path()) else {
+        return;
+    };
+    // The crawler operator: a key, and the directory to publish.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("crawler.jwk");
+    let out = tollgate_cmd()
+        .args(["keygen", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let directory = String::from_utf8(out.stdout).unwrap();
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    let thumbprint = jwk["kid"].as_str().unwrap().to_string();
+    assert!(directory.contains(&thumbprint));
+    assert!(
+        !directory.contains("\"d\""),
+        "the private key is never published"
+    );
+    let (dirport, hits) = directory_server(directory);
+    let agent = format!("http://127.0.0.1:{dirport}");
+    let tg = tollgate(
+        &CONFIG.replace("{dirport}", &dirport.to_string()),
+        &format!("http://127.0.0.1:{}", nginx.port),
+        &[],
+    );
+    let url = tg.url("/articles/42");
+
+    // Unsigned curl is a tool: denied.
+    let plain = Command::new(&curl)
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "403");
+
+    // Signed with `tollgate sign --exec curl`: through, as verified(signature).
+    let out = tollgate_cmd()
+        .args(["sign", "--key"])
+        .arg(&key)
+        .args(["--agent", &agent, "GET", &url, "--exec"])
+        .arg(&curl)
+        .args(["-s", "-w", " %{http_code}"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "article 42\n 200",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        tg.stderr()
+    );
+    let d = last_decision(tg.admin);
+    assert_eq!(d["verification"], "verified(signature)");
+    assert_eq!(d["agent"], "curl");
+    assert_eq!(d["rule"], "allow-signed");
+    assert_eq!(d["signature"], format!("verified({thumbprint})"));
+
+    // The same signed request twice: the nonce was used, the second is spoofed(replayed).
+    let headers = signed_headers(&key, &agent, &url);
+    assert_eq!(
+        headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["Signature-Agent", "Signature-Input", "Signature"]
+    );
+    let mut h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    h.push(("user-agent", "curl/8.14.1"));
+    let first = get(&url, &h);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body, "article 42\n");
+    let replay = get(&url, &h);
+    assert_eq!(replay.status, 403, "{}", replay.body);
+    let d = last_decision(tg.admin);
+    assert_eq!(d["verification"], "spoofed");
+    assert_eq!(d["rule"], "deny-spoofed");
+    assert_eq!(d["signature"], "spoofed(replayed)");
+
+    // Signed for another path: the signature does not cover this one.
+    let other = signed_headers(&key, &agent, &tg.url("/articles/41"));
+    let mut h: Vec<(&str, &str)> = other
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    h.push(("user-agent", "curl/8.14.1"));
+    assert_eq!(get(&url, &h).status, 403);
+    assert_eq!(
+        last_decision(tg.admin)["signature"],
+        "spoofed(bad-signature)"
+    );
+
+    // One directory fetch served every check (moka cache).
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let m = get(
+        &format!("http://127.0.0.1:{}/metrics", tg.admin),
+        &[("authorization", "Bearer t0ken")],
+    );
+    for line in [
+        r#"tollgate_signature_verifications_total{outcome="verified",reason="ok"} 2"#,
+        r#"tollgate_signature_verifications_total{outcome="spoofed",reason="replayed"} 1"#,
+        r#"tollgate_signature_verifications_total{outcome="spoofed",reason="bad-signature"} 1"#,
+    ] {
+        assert!(m.body.contains(line), "{line}\n{}", m.body);
+    }
+}
+
+#[test]
+fn an_unreachable_directory_leaves_the_client_unverified_not_spoofed() {
+    let Some(_curl) = external("curl", &["/usr/bin/curl"]) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "hi\n").unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("k.jwk");
+    assert!(tollgate_cmd()
+        .args(["keygen", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    // Nothing listens on this port.
+    let dead = free_port();
+    let tg = tollgate(
+        &CONFIG.replace("{dirport}", &dead.to_string()),
+        &format!("dir:{}", root.path().display()),
+        &[],
+    );
+    let url = tg.url("/index.html");
+    let headers = signed_headers(&key, &format!("http://127.0.0.1:{dead}"), &url);
+    let mut h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    h.push(("user-agent", "curl/8.14.1"));
+    let r = get(&url, &h);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let d = last_decision(tg.admin);
+    assert_eq!(d["verification"], "unverified");
+    assert_eq!(d["rule"], "deny-tools");
+    assert_eq!(d["signature"], "unverified(directory-unavailable)");
+}
