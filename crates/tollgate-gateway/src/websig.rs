@@ -18,7 +18,8 @@
 //!   `spoofed` with the reason code; not checkable (directory unavailable, signer not allowed,
 //!   no `Signature-Agent`) → `unverified`, never `spoofed`.
 //! - Metrics: counter `tollgate_signature_verifications_total{outcome,reason}`; gauges
-//!   `tollgate_signature_directory_cache_entries`, `tollgate_signature_nonce_cache_entries`.
+//!   `tollgate_signature_directory_cache_entries`, `tollgate_signature_verified_cache_entries`,
+//!   `tollgate_signature_nonce_cache_entries`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -371,7 +372,8 @@ impl WebSig {
         if o != "none" {
             metrics::counter!("tollgate_signature_verifications_total", "outcome" => o, "reason" => r)
                 .increment(1);
-            let (_, nonces) = self.verifier.cache_entries();
+            let (verified, nonces) = self.verifier.cache_entries();
+            metrics::gauge!("tollgate_signature_verified_cache_entries").set(verified as f64);
             metrics::gauge!("tollgate_signature_nonce_cache_entries").set(nonces as f64);
         }
         outcome
