@@ -56,6 +56,10 @@ pub struct WebBotAuthConfig {
     pub allow_unlisted: bool,
     /// Tests only: allow `http://` key directories on loopback addresses. Default false.
     pub allow_http_loopback: bool,
+    /// Accept only directories whose responses carry a valid directory signature per key
+    /// (draft §4.2; keys without one are dropped). A directory that carries an invalid one is
+    /// always refused. Default false.
+    pub require_directory_signature: bool,
     /// Whole directory fetch (connect, TLS, response, body), milliseconds. Default 2000.
     pub fetch_timeout_ms: u64,
     /// Largest directory body read, bytes. Default 65 536.
@@ -84,6 +88,7 @@ impl Default for WebBotAuthConfig {
             require_nonce_for_charge: false,
             allow_unlisted: false,
             allow_http_loopback: false,
+            require_directory_signature: false,
             fetch_timeout_ms: 2_000,
             max_directory_bytes: 65_536,
             directory_cache_capacity: 10_000,
@@ -502,6 +507,7 @@ impl WebSig {
                         "`{target}`: content type `{ctype}` is not a key directory"
                     ));
                 }
+                let headers = resp.headers().clone();
                 let body = Limited::new(resp.into_body(), self.cfg.max_directory_bytes)
                     .collect()
                     .await
@@ -514,13 +520,51 @@ impl WebSig {
                     .to_bytes();
                 let (keys, _skipped) = tollgate_httpsig::jwk::parse_directory(&body)
                     .map_err(|e| format!("`{target}`: {e}"))?;
-                return Ok(keys);
+                return self.proven_keys(&target, &headers, &body, keys);
             }
             Err(format!("`{url}`: too many redirects"))
         };
         tokio::time::timeout(timeout, work)
             .await
             .map_err(|_| format!("`{url}`: no answer within {} ms", timeout.as_millis()))?
+    }
+
+    /// The keys of a fetched directory after its response signatures (draft §4.2, App. E.2.3):
+    /// an invalid signature refuses the directory; with signatures, only proven keys stay;
+    /// without, all keys stay unless `require_directory_signature`.
+    fn proven_keys(
+        &self,
+        target: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        keys: Vec<PublicKey>,
+    ) -> Result<Vec<PublicKey>, String> {
+        use tollgate_httpsig::directory::{verify_directory_response, DirectoryProof};
+        let (scheme, authority) = origin_of(target)
+            .and_then(|o| {
+                o.split_once("://")
+                    .map(|(s, a)| (s.to_string(), a.to_string()))
+            })
+            .ok_or_else(|| format!("`{target}`: not an absolute URL"))?;
+        let default_port = if scheme == "https" { ":443" } else { ":80" };
+        let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let proof =
+            verify_directory_response(authority, headers, body, &keys, now, self.verifier.policy())
+                .map_err(|e| format!("`{target}`: directory signature: {e}"))?;
+        match proof {
+            DirectoryProof::Signed(proven) => Ok(keys
+                .into_iter()
+                .filter(|k| proven.contains(&k.thumbprint))
+                .collect()),
+            DirectoryProof::Unsigned if self.cfg.require_directory_signature => Err(format!(
+                "`{target}`: no directory signature (require_directory_signature)"
+            )),
+            DirectoryProof::Unsigned => Ok(keys),
+        }
     }
 
     /// True when `identity` may stand for a payer on a charged request: with

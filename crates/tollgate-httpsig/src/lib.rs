@@ -7,7 +7,8 @@
 //!   fields via `sfv`.
 //! - draft-ietf-webbotauth-httpsig-protocol-01: the profile (`tag="web-bot-auth"`, `created`,
 //!   `expires`, `keyid` = JWK thumbprint, `@authority` or `@target-uri` covered,
-//!   `Signature-Agent` covered), `Signature-Agent` forms ([`agent`]), key directories ([`jwk`]).
+//!   `Signature-Agent` covered), `Signature-Agent` forms ([`agent`]), key directories ([`jwk`]) and
+//!   their response signatures ([`directory`]).
 //! - RFC 7638 JWK thumbprints, RFC 8037 Ed25519 JWKs.
 //!
 //! Verification is two steps ([`verify::parse`], then [`verify::Verifier::verify`] with the keys
@@ -23,6 +24,7 @@
 
 pub mod agent;
 pub mod components;
+pub mod directory;
 pub mod jwk;
 pub mod message;
 pub mod sign;

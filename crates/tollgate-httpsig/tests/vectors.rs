@@ -523,3 +523,87 @@ fn unsigned_requests_are_not_signature_claims() {
     let req = RequestView::from_url("GET", "https://news.example/", &h).unwrap();
     assert!(parse(&req, NOW, &Policy::default()).unwrap().is_none());
 }
+
+/// draft-ietf-webbotauth-httpsig-protocol, Appendix E.2.3: a signed key-directory response
+/// (RFC 9421 B.1.4 key, label `binding`).
+mod directory_vector {
+    use super::*;
+    use tollgate_httpsig::directory::{content_digest, verify_directory_response, DirectoryProof};
+
+    const BODY: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U","x":"JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs","use":"sig"}]}"#;
+    const DIGEST: &str = "sha-256=:CADMT2aBdV/rqQr/NIru64ERQkCobVvllA4V0fLFDu0=:";
+    const INPUT: &str = r#"binding=("@authority";req "content-digest");created=1735689600;expires=4889289600;keyid="poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U";tag="http-message-signatures-directory""#;
+    const SIG: &str = "binding=:l6P8R67tm3kujAxbHWio7ll01qrEZ0dKD/WWlGhNYEmTnFZM8Wt0VQ9zqGfvo7T/UMkBxsigzChM1Gpz7gOVBg==:";
+
+    fn headers(digest: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-digest", digest.parse().unwrap());
+        h.insert("signature-input", INPUT.parse().unwrap());
+        h.insert("signature", SIG.parse().unwrap());
+        h
+    }
+
+    fn check(
+        authority: &str,
+        h: &HeaderMap,
+        body: &str,
+    ) -> Result<DirectoryProof, (Reason, String)> {
+        let (keys, _) = parse_directory(body.as_bytes()).unwrap_or_default();
+        let keys = if keys.is_empty() {
+            vec![test_key().1]
+        } else {
+            keys
+        };
+        verify_directory_response(
+            authority,
+            h,
+            body.as_bytes(),
+            &keys,
+            NOW,
+            &Policy::default(),
+        )
+        .map_err(|e| (e.reason, e.to_string()))
+    }
+
+    #[test]
+    fn the_drafts_signed_directory_verifies() {
+        assert_eq!(content_digest(BODY.as_bytes()), DIGEST);
+        assert_eq!(
+            check("signature-agent.test", &headers(DIGEST), BODY).unwrap(),
+            DirectoryProof::Signed(vec![TEST_KEY_THUMBPRINT.to_string()])
+        );
+    }
+
+    #[test]
+    fn served_from_another_authority_it_fails() {
+        assert_eq!(
+            check("evil.test", &headers(DIGEST), BODY).unwrap_err().0,
+            Reason::BadSignature
+        );
+    }
+
+    #[test]
+    fn a_changed_body_fails_its_content_digest() {
+        let e = check("signature-agent.test", &headers(DIGEST), r#"{"keys":[]}"#).unwrap_err();
+        assert_eq!(e.0, Reason::BadSignature);
+        assert_eq!(
+            e.1,
+            "bad-signature: directory response: Content-Digest sha-256 does not match the body"
+        );
+    }
+
+    #[test]
+    fn unsigned_directories_are_reported_as_such() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            "application/http-message-signatures-directory+json"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            check("signature-agent.test", &h, BODY).unwrap(),
+            DirectoryProof::Unsigned
+        );
+    }
+}

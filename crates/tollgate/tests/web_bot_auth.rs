@@ -56,11 +56,32 @@ server {
 
 /// Serves `directory` at the well-known path on a loopback port, counting fetches.
 fn directory_server(directory: String) -> (u16, Arc<AtomicUsize>) {
+    directory_server_with(directory, |_| Vec::new())
+}
+
+/// Same, with extra response headers computed from the server's own port.
+fn directory_server_with(
+    directory: String,
+    extra: impl Fn(u16) -> Vec<(String, String)>,
+) -> (u16, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&hits);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "content-type",
+        "application/http-message-signatures-directory+json"
+            .parse()
+            .unwrap(),
+    );
+    for (n, v) in extra(port) {
+        headers.insert(
+            http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -72,15 +93,8 @@ fn directory_server(directory: String) -> (u16, Arc<AtomicUsize>) {
                 axum::routing::get(move || {
                     counter.fetch_add(1, Ordering::SeqCst);
                     let body = directory.clone();
-                    async move {
-                        (
-                            [(
-                                "content-type",
-                                "application/http-message-signatures-directory+json",
-                            )],
-                            body,
-                        )
-                    }
+                    let headers = headers.clone();
+                    async move { (headers, body) }
                 }),
             );
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
@@ -282,4 +296,89 @@ fn an_unreachable_directory_leaves_the_client_unverified_not_spoofed() {
     assert_eq!(d["verification"], "unverified");
     assert_eq!(d["rule"], "deny-tools");
     assert_eq!(d["signature"], "unverified(directory-unavailable)");
+}
+
+/// A directory response signature (draft §4.2, App. E.2.3) over `"@authority";req` and
+/// `content-digest`, made with the crawler's key for a directory served on `port`.
+fn directory_signature(
+    key: &std::path::Path,
+    body: &str,
+    port: u16,
+    tamper: bool,
+) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let signer =
+        tollgate_httpsig::Signer::from_jwk_json(&std::fs::read_to_string(key).unwrap()).unwrap();
+    let digest = tollgate_httpsig::directory::content_digest(body.as_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let params = format!(
+        r#"("@authority";req "content-digest");created={};expires={};keyid="{}";tag="http-message-signatures-directory""#,
+        now - 60,
+        now + 86_400,
+        signer.public_key().thumbprint
+    );
+    let base = format!(
+        "\"@authority\";req: 127.0.0.1:{port}\n\"content-digest\": {digest}\n\"@signature-params\": {params}"
+    );
+    let mut sig = signer.sign_base(base.as_bytes());
+    if tamper {
+        sig[0] ^= 1;
+    }
+    vec![
+        ("content-digest".into(), digest),
+        ("signature-input".into(), format!("binding={params}")),
+        (
+            "signature".into(),
+            format!(
+                "binding=:{}:",
+                base64::engine::general_purpose::STANDARD.encode(sig)
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn signed_directories_are_checked_when_required() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "hi\n").unwrap();
+    for (tamper, want_status, want_signature) in [
+        (false, 200, "verified"),
+        (true, 403, "unverified(directory-unavailable)"),
+    ] {
+        let keys = tempfile::tempdir().unwrap();
+        let key = keys.path().join("k.jwk");
+        let out = tollgate_cmd()
+            .args(["keygen", "--key"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        let directory = String::from_utf8(out.stdout).unwrap();
+        let k = key.clone();
+        let body = directory.clone();
+        let (dirport, hits) = directory_server_with(directory, move |port| {
+            directory_signature(&k, &body, port, tamper)
+        });
+        let config = CONFIG.replace("{dirport}", &dirport.to_string()).replace(
+            "require_nonce_for_charge = true",
+            "require_nonce_for_charge = true\nrequire_directory_signature = true",
+        );
+        let tg = tollgate(&config, &format!("dir:{}", root.path().display()), &[]);
+        let url = tg.url("/index.html");
+        let headers = signed_headers(&key, &format!("http://127.0.0.1:{dirport}"), &url);
+        let mut h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        h.push(("user-agent", "curl/8.14.1"));
+        assert_eq!(get(&url, &h).status, want_status, "tamper={tamper}");
+        let d = last_decision(tg.admin);
+        assert!(
+            d["signature"].as_str().unwrap().starts_with(want_signature),
+            "{d}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
 }
