@@ -490,7 +490,7 @@ impl Gateway {
             &sig,
         );
         // Later phases find the verified signature (thumbprint, covered components) here.
-        crate::websig::hand_over(&live, &sig, &decision, req.extensions_mut());
+        crate::websig::hand_over(live.websig.as_ref(), &sig, &decision, req.extensions_mut());
         // Phase 4: act. Signal documents are answered here, never blocked (invariant 3).
         if let Some(resp) = signal_document(&live, &orig.method, path) {
             return Ok(resp);

@@ -638,12 +638,12 @@ pub(crate) async fn check_request(
 /// on a charged request without a nonce when `require_nonce_for_charge` is set (then the
 /// signature does not identify a payer).
 pub(crate) fn hand_over(
-    live: &crate::gateway::Live,
+    websig: Option<&WebSig>,
     sig: &SigOutcome,
     decision: &tollgate_policy::Decision,
     ext: &mut http::Extensions,
 ) {
-    let (Some(websig), SigOutcome::Verified { identity, .. }) = (&live.websig, sig) else {
+    let (Some(websig), SigOutcome::Verified { identity, .. }) = (websig, sig) else {
         return;
     };
     if matches!(decision.action, tollgate_policy::Action::Charge(_))
@@ -725,5 +725,99 @@ mod tests {
             cfg.validate(&cat).unwrap_err(),
             "web_bot_auth.agents: `NoSuchBot` is not a catalogue agent"
         );
+    }
+
+    fn identity(nonce: Option<&str>) -> SignedIdentity {
+        SignedIdentity {
+            thumbprint: "poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U".into(),
+            signature_agent: Some(
+                "https://chatgpt.com/.well-known/http-message-signatures-directory".into(),
+            ),
+            covered: vec!["@authority".into(), "crawler-max-price".into()],
+            nonce: nonce.map(str::to_string),
+            created: 1,
+            expires: 61,
+        }
+    }
+
+    #[test]
+    fn a_pinned_signer_identifies_its_agent_whatever_the_user_agent() {
+        let cat = Catalogue::embedded().unwrap();
+        let chatgpt = cat
+            .agents()
+            .iter()
+            .position(|a| a.name == "ChatGPT Agent")
+            .map(|i| AgentId(i as u16))
+            .unwrap();
+        let firefox = Client {
+            ua: tollgate_agents::UaMatch::Browser,
+            agent: None,
+            class: tollgate_agents::Class::Browser,
+            verification: Verification::Unverified(UnverifiedReason::NoClaim),
+        };
+        let mut c = firefox;
+        SigOutcome::Verified {
+            identity: identity(None),
+            agent: Some(chatgpt),
+        }
+        .apply(&mut c, &cat);
+        assert_eq!(c.agent, Some(chatgpt));
+        assert_eq!(c.class, tollgate_agents::Class::AiAgent);
+        assert_eq!(
+            c.verification,
+            Verification::Verified(VerifiedBy::Signature)
+        );
+        // Invalid: spoofed with the reason; unchecked: unverified, never spoofed.
+        let mut c = firefox;
+        SigOutcome::Invalid(Rejection::new(tollgate_httpsig::Reason::Expired, "x"))
+            .apply(&mut c, &cat);
+        assert_eq!(
+            c.verification,
+            Verification::Spoofed(SpoofReason::InvalidSignature("expired"))
+        );
+        let mut c = firefox;
+        SigOutcome::Unchecked("directory-unavailable").apply(&mut c, &cat);
+        assert_eq!(
+            c.verification,
+            Verification::Unverified(UnverifiedReason::SignatureUnchecked)
+        );
+        let mut verified = firefox;
+        verified.verification = Verification::Verified(VerifiedBy::IpRange);
+        let mut c = verified;
+        SigOutcome::Unchecked("directory-unavailable").apply(&mut c, &cat);
+        assert_eq!(c.verification, Verification::Verified(VerifiedBy::IpRange));
+    }
+
+    #[test]
+    fn charged_requests_need_a_nonce_when_configured() {
+        let cat = Catalogue::embedded().unwrap();
+        let cfg = WebBotAuthConfig {
+            require_nonce_for_charge: true,
+            ..WebBotAuthConfig::default()
+        };
+        let w = WebSig::new(&cfg, &cat);
+        let decision = |action| tollgate_policy::Decision {
+            action,
+            rule: Some(0),
+            reason: None,
+            shadowed: vec![],
+        };
+        let charge = decision(tollgate_policy::Action::Charge("USD 0.05".parse().unwrap()));
+        let allow = decision(tollgate_policy::Action::Allow);
+        let handed = |nonce: Option<&str>, d: &tollgate_policy::Decision| {
+            let mut ext = http::Extensions::new();
+            let sig = SigOutcome::Verified {
+                identity: identity(nonce),
+                agent: None,
+            };
+            hand_over(Some(&w), &sig, d, &mut ext);
+            ext.get::<SignedIdentity>().map(|i| i.thumbprint.clone())
+        };
+        let t = Some("poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U".to_string());
+        assert_eq!(handed(None, &charge), None);
+        assert_eq!(handed(Some("n1"), &charge), t);
+        assert_eq!(handed(None, &allow), t);
+        assert!(identity(None).covers("crawler-max-price"));
+        assert!(!identity(None).covers("crawler-exact-price"));
     }
 }
