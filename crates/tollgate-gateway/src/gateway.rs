@@ -91,7 +91,12 @@ pub struct Live {
 
 impl Live {
     /// The origin client, the Web Bot Auth checker and an empty counter cache for `config`.
-    fn new(config: Config, catalogue: &tollgate_agents::Catalogue) -> Live {
+    /// `previous` (on reload) hands its signature nonce and verified caches on.
+    fn new(
+        config: Config,
+        catalogue: &tollgate_agents::Catalogue,
+        previous: Option<&Live>,
+    ) -> Live {
         let s = &config.server;
         let upstream = Upstream::new(
             &s.origin,
@@ -101,7 +106,10 @@ impl Live {
         let wba = &config.server.web_bot_auth;
         let websig = wba
             .enabled
-            .then(|| crate::websig::WebSig::new(wba, catalogue));
+            .then(|| match previous.and_then(|p| p.websig.as_ref()) {
+                Some(p) => crate::websig::WebSig::reloaded(wba, catalogue, p),
+                None => crate::websig::WebSig::new(wba, catalogue),
+            });
         Live {
             config,
             upstream,
@@ -251,7 +259,7 @@ impl Gateway {
             }
         };
         Gateway {
-            live: ArcSwap::from_pointee(Live::new(config, classifier.catalogue())),
+            live: ArcSwap::from_pointee(Live::new(config, classifier.catalogue(), None)),
             classifier: ArcSwap::from(classifier),
             limiter: Limiter::default(),
             tarpit,
@@ -383,7 +391,11 @@ impl Gateway {
             self.classifier.load().catalogue(),
         )
         .map_err(|e| e.to_string())?;
-        let live = Live::new(config, self.classifier.load().catalogue());
+        let live = Live::new(
+            config,
+            self.classifier.load().catalogue(),
+            Some(&self.live.load()),
+        );
         self.live.store(Arc::new(live));
         Ok(())
     }

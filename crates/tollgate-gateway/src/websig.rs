@@ -17,6 +17,9 @@
 //!   [`SignedIdentity`] in the request's extensions for later phases; present but invalid →
 //!   `spoofed` with the reason code; not checkable (directory unavailable, signer not allowed,
 //!   no `Signature-Agent`) → `unverified`, never `spoofed`.
+//! - The nonce and verified-signature caches survive a configuration reload (same bounds); they
+//!   are in memory only, so a restart forgets used nonces (a replay within the signature's
+//!   remaining lifetime, ≤ `max_window_secs`, is then possible once).
 //! - Metrics: counter `tollgate_signature_verifications_total{outcome,reason}`; gauges
 //!   `tollgate_signature_directory_cache_entries`, `tollgate_signature_verified_cache_entries`,
 //!   `tollgate_signature_nonce_cache_entries`.
@@ -313,6 +316,16 @@ impl WebSig {
     /// A checker for `cfg`, with the catalogue's pins (first agent wins when several name the
     /// same directory) overridden by `cfg.agents`.
     pub fn new(cfg: &WebBotAuthConfig, catalogue: &Catalogue) -> WebSig {
+        Self::build(cfg, catalogue, None)
+    }
+
+    /// Like [`WebSig::new`], keeping `previous`'s nonce and verified-signature caches when their
+    /// bounds did not change (a reload must not make used nonces usable again).
+    pub fn reloaded(cfg: &WebBotAuthConfig, catalogue: &Catalogue, previous: &WebSig) -> WebSig {
+        Self::build(cfg, catalogue, Some(previous))
+    }
+
+    fn build(cfg: &WebBotAuthConfig, catalogue: &Catalogue, previous: Option<&WebSig>) -> WebSig {
         let mut pins = HashMap::new();
         for (i, a) in catalogue.agents().iter().enumerate() {
             let id = AgentId(i as u16);
@@ -340,17 +353,27 @@ impl WebSig {
         let fetcher = HttpClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(https);
-        WebSig {
-            verifier: Verifier::new(
-                tollgate_httpsig::Policy {
-                    max_window_secs: cfg.max_window_secs,
-                    clock_skew_secs: cfg.clock_skew_secs,
-                },
+        let policy = tollgate_httpsig::Policy {
+            max_window_secs: cfg.max_window_secs,
+            clock_skew_secs: cfg.clock_skew_secs,
+        };
+        let verifier = match previous {
+            Some(p)
+                if p.cfg.verified_cache_capacity == cfg.verified_cache_capacity
+                    && p.cfg.nonce_cache_capacity == cfg.nonce_cache_capacity =>
+            {
+                p.verifier.with_policy(policy)
+            }
+            _ => Verifier::new(
+                policy,
                 tollgate_httpsig::CacheLimits {
                     verified: cfg.verified_cache_capacity,
                     nonces: cfg.nonce_cache_capacity,
                 },
             ),
+        };
+        WebSig {
+            verifier,
             directories: moka::future::Cache::builder()
                 .max_capacity(cfg.directory_cache_capacity)
                 .expire_after(DirExpiry {
@@ -786,6 +809,40 @@ mod tests {
         let mut c = verified;
         SigOutcome::Unchecked("directory-unavailable").apply(&mut c, &cat);
         assert_eq!(c.verification, Verification::Verified(VerifiedBy::IpRange));
+    }
+
+    #[test]
+    fn a_reload_keeps_used_nonces_used() {
+        let cat = Catalogue::embedded().unwrap();
+        let signer = tollgate_httpsig::Signer::from_bytes(&[7; 32]);
+        let mut h = http::HeaderMap::new();
+        let url = "https://news.example/a";
+        let req = RequestView::from_url("GET", url, &h).unwrap();
+        let mut opts = tollgate_httpsig::SignOptions::new(1_000, "https://crawler.example");
+        opts.nonce = Some("once".into());
+        let out = signer.sign(&req, &opts).unwrap();
+        h.insert("signature-input", out.signature_input.parse().unwrap());
+        h.insert("signature", out.signature.parse().unwrap());
+        h.insert(
+            "signature-agent",
+            out.signature_agent.unwrap().parse().unwrap(),
+        );
+        let req = RequestView::from_url("GET", url, &h).unwrap();
+        let keys = [signer.public_key().clone()];
+        let before = WebSig::new(&WebBotAuthConfig::default(), &cat);
+        let p = before.verifier.parse(&req, 1_010).unwrap().unwrap();
+        before.verifier.verify(&p, &keys, 1_010).unwrap();
+        let cfg = WebBotAuthConfig {
+            clock_skew_secs: 5,
+            ..WebBotAuthConfig::default()
+        };
+        let after = WebSig::reloaded(&cfg, &cat, &before);
+        assert_eq!(after.verifier.policy().clock_skew_secs, 5);
+        let e = after.verifier.verify(&p, &keys, 1_011).unwrap_err();
+        assert_eq!(e.reason, tollgate_httpsig::Reason::Replayed);
+        // A fresh checker (a restart) has no memory: documented limit.
+        let fresh = WebSig::new(&cfg, &cat);
+        assert!(fresh.verifier.verify(&p, &keys, 1_011).is_ok());
     }
 
     #[test]

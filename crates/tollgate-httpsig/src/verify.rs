@@ -428,6 +428,15 @@ impl Verifier {
         }
     }
 
+    /// A verifier with `policy` that shares this one's caches (verified signatures and nonces),
+    /// e.g. across a configuration reload, so a nonce seen before a reload stays used.
+    pub fn with_policy(&self, policy: Policy) -> Verifier {
+        Verifier {
+            policy,
+            ..self.clone()
+        }
+    }
+
     /// The profile limits.
     pub fn policy(&self) -> &Policy {
         &self.policy
