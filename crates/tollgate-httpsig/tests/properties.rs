@@ -73,4 +73,27 @@ proptest! {
             let _ = v.verify(&p, &[Signer::from_bytes(&[7; 32]).public_key().clone()], NOW);
         }
     }
+
+    #[test]
+    fn random_directory_responses_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 0..300),
+        input in "[ -~]{0,120}",
+        sig in "[ -~]{0,120}",
+        digest in "[ -~]{0,80}",
+        agent in "[ -~]{0,80}",
+    ) {
+        let _ = tollgate_httpsig::jwk::parse_directory(&body);
+        let _ = tollgate_httpsig::agent::keys_url(&agent);
+        let mut h = http::HeaderMap::new();
+        for (n, v) in [("signature-input", &input), ("signature", &sig), ("content-digest", &digest)] {
+            if let Ok(v) = http::HeaderValue::from_str(v) {
+                h.insert(n, v);
+            }
+        }
+        let keys = [Signer::from_bytes(&[9; 32]).public_key().clone()];
+        let _ = tollgate_httpsig::directory::verify_directory_response(
+            "a.test", &h, &body, &keys, NOW, &Policy::default(),
+        );
+        let _ = tollgate_httpsig::components::Component::parse(&input);
+    }
 }
