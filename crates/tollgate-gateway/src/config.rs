@@ -413,6 +413,21 @@ mod tests {
     }
 
     #[test]
+    fn web_bot_auth_pins_must_name_catalogue_agents() {
+        let src = "[server]\norigin = \"dir:.\"\n\n[server.web_bot_auth.agents]\nNoSuchBot = \"https://x.test\"\n";
+        let e = Config::parse("t.toml", src, &cat()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:4: web_bot_auth.agents: `NoSuchBot` is not a catalogue agent"
+        );
+        let src = "[server]\norigin = \"dir:.\"\n\n[server.web_bot_auth]\nmax_window_secs = 600\n[server.web_bot_auth.agents]\n\"ChatGPT Agent\" = \"https://chatgpt.com\"\n";
+        let c = Config::parse("t.toml", src, &cat()).unwrap();
+        assert_eq!(c.server.web_bot_auth.max_window_secs, 600);
+        assert!(c.server.web_bot_auth.enabled);
+        assert!(!c.server.web_bot_auth.allow_http_loopback);
+    }
+
+    #[test]
     fn policy_errors_come_through_with_their_line() {
         let e = Config::parse(
             "t.toml",
