@@ -17,6 +17,11 @@
 //!   [`SignedIdentity`] in the request's extensions for later phases; present but invalid →
 //!   `spoofed` with the reason code; not checkable (directory unavailable, signer not allowed,
 //!   no `Signature-Agent`) → `unverified`, never `spoofed`.
+//! - Later phases read the verified signature from the request:
+//!   `req.extensions().get::<SignedIdentity>()` — `thumbprint` (the paying account's key),
+//!   `covers("crawler-max-price")` / `covers("crawler-exact-price")` (was the offer signed?),
+//!   `nonce`, `expires`. It is absent for unsigned, invalid or unchecked signatures, and for a
+//!   charged request without a nonce when `require_nonce_for_charge` is set.
 //! - The nonce and verified-signature caches survive a configuration reload (same bounds); they
 //!   are in memory only, so a restart forgets used nonces (a replay within the signature's
 //!   remaining lifetime, ≤ `max_window_secs`, is then possible once).
