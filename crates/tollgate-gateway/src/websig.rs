@@ -816,6 +816,42 @@ mod tests {
         assert_eq!(c.verification, Verification::Verified(VerifiedBy::IpRange));
     }
 
+    #[tokio::test]
+    async fn directories_must_be_https_on_public_addresses() {
+        let cat = Catalogue::embedded().unwrap();
+        let strict = WebSig::new(&WebBotAuthConfig::default(), &cat);
+        let wk = tollgate_httpsig::DIRECTORY_PATH;
+        for (url, want) in [
+            (format!("http://127.0.0.1:9{wk}"), "directory-not-https"),
+            (format!("http://crawler.example{wk}"), "directory-not-https"),
+            (format!("https://10.0.0.1{wk}"), "directory-not-public"),
+            (format!("https://[::1]:8443{wk}"), "directory-not-public"),
+            (
+                format!("https://169.254.169.254{wk}"),
+                "directory-not-public",
+            ),
+        ] {
+            assert_eq!(strict.keys(&url).await.err(), Some(want), "{url}");
+        }
+        // The test switch allows loopback HTTP (nothing listens here: a failed, cached fetch).
+        let cfg = WebBotAuthConfig {
+            allow_http_loopback: true,
+            fetch_timeout_ms: 500,
+            ..WebBotAuthConfig::default()
+        };
+        let lax = WebSig::new(&cfg, &cat);
+        let r = lax.keys(&format!("http://127.0.0.1:9{wk}")).await.unwrap();
+        let e = r.as_ref().as_ref().unwrap_err();
+        assert!(
+            e.starts_with("`http://127.0.0.1:9/.well-known/http-message-signatures-directory`: "),
+            "{e}"
+        );
+        assert_eq!(
+            lax.keys(&format!("https://10.0.0.1{wk}")).await.err(),
+            Some("directory-not-public")
+        );
+    }
+
     #[test]
     fn a_reload_keeps_used_nonces_used() {
         let cat = Catalogue::embedded().unwrap();
