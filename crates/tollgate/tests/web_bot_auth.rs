@@ -382,3 +382,38 @@ fn signed_directories_are_checked_when_required() {
         assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 }
+
+#[test]
+fn a_directory_over_the_size_cap_is_not_used() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "hi\n").unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("k.jwk");
+    let out = tollgate_cmd()
+        .args(["keygen", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let directory = String::from_utf8(out.stdout).unwrap();
+    assert!(directory.len() > 100);
+    let (dirport, hits) = directory_server(directory);
+    let config = CONFIG.replace("{dirport}", &dirport.to_string()).replace(
+        "require_nonce_for_charge = true",
+        "require_nonce_for_charge = true\nmax_directory_bytes = 100",
+    );
+    let tg = tollgate(&config, &format!("dir:{}", root.path().display()), &[]);
+    let url = tg.url("/index.html");
+    let headers = signed_headers(&key, &format!("http://127.0.0.1:{dirport}"), &url);
+    let mut h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    h.push(("user-agent", "curl/8.14.1"));
+    assert_eq!(get(&url, &h).status, 403);
+    assert_eq!(
+        last_decision(tg.admin)["signature"],
+        "unverified(directory-unavailable)"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert!(tg.stderr().contains("limit 100 bytes"), "{}", tg.stderr());
+}
