@@ -417,3 +417,85 @@ fn a_directory_over_the_size_cap_is_not_used() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     assert!(tg.stderr().contains("limit 100 bytes"), "{}", tg.stderr());
 }
+
+/// A loopback server answering the well-known path with a redirect to `location(port)`, and
+/// `/keys.json` with `directory`.
+fn redirecting_server(directory: String, location: impl Fn(u16) -> String) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let loc = location(port);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new()
+                .route(
+                    "/.well-known/http-message-signatures-directory",
+                    axum::routing::get(move || {
+                        let loc = loc.clone();
+                        async move { (http::StatusCode::FOUND, [("location", loc)], "") }
+                    }),
+                )
+                .route(
+                    "/keys.json",
+                    axum::routing::get(move || {
+                        let body = directory.clone();
+                        async move { ([("content-type", "application/json")], body) }
+                    }),
+                );
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    port
+}
+
+#[test]
+fn directory_redirects_are_followed_only_within_the_agents_origin() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "hi\n").unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("k.jwk");
+    let out = tollgate_cmd()
+        .args(["keygen", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let directory = String::from_utf8(out.stdout).unwrap();
+    let same = redirecting_server(directory.clone(), |_| "/keys.json".to_string());
+    // 127.0.0.2 is loopback too, but another origin.
+    let off = redirecting_server(directory, |p| format!("http://127.0.0.2:{p}/keys.json"));
+    for (port, status, signature) in [
+        (same, 200, "verified("),
+        (off, 403, "unverified(directory-unavailable)"),
+    ] {
+        let tg = tollgate(
+            &CONFIG.replace("{dirport}", &port.to_string()),
+            &format!("dir:{}", root.path().display()),
+            &[],
+        );
+        let url = tg.url("/index.html");
+        let headers = signed_headers(&key, &format!("http://127.0.0.1:{port}"), &url);
+        let mut h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        h.push(("user-agent", "curl/8.14.1"));
+        assert_eq!(get(&url, &h).status, status, "port {port}");
+        let d = last_decision(tg.admin);
+        assert!(
+            d["signature"].as_str().unwrap().starts_with(signature),
+            "{d}"
+        );
+        if status == 403 {
+            assert!(
+                tg.stderr().contains("redirect off the agent's origin"),
+                "{}",
+                tg.stderr()
+            );
+        }
+    }
+}
