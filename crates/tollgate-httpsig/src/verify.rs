@@ -280,8 +280,9 @@ pub fn parse(
         ));
     }
     let mut covered = Vec::with_capacity(list.items.len());
+    let place = format!("Signature-Input `{l}` component");
     for item in &list.items {
-        let c = Component::from_item(item.clone(), &format!("Signature-Input `{l}` component"))?;
+        let c = Component::from_item(item.clone(), &place)?;
         if covered.iter().any(|o: &Component| o.item == c.item) {
             return Err(Rejection::new(
                 Reason::Malformed,
