@@ -78,9 +78,25 @@ fn rfc9421_b26_signature_base_and_signature_byte_for_byte() {
     );
     let dalek_sig = ed25519_from_b64(expected);
     public.key.verify_strict(&base, &dalek_sig).unwrap();
-    // The same key as the RFC's PEM files (B.1.4).
-    assert!(read("test-key-ed25519.pub")
-        .contains("MCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs="));
+    // The same key as the RFC's PEM files (B.1.4): PKCS#8 / SPKI DER with fixed Ed25519 prefixes.
+    let der = |pem: &str| {
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    };
+    let private = der(&read("test-key-ed25519.key"));
+    assert_eq!(
+        private[..16],
+        [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20
+        ]
+    );
+    let d: [u8; 32] = private[16..].try_into().unwrap();
+    assert_eq!(Signer::from_bytes(&d).sign_base(&base), sig);
+    let spki = der(&read("test-key-ed25519.pub"));
+    assert_eq!(&spki[12..], public.key.as_bytes());
     assert_eq!(public.thumbprint, TEST_KEY_THUMBPRINT);
 }
 
@@ -606,4 +622,44 @@ mod directory_vector {
             DirectoryProof::Unsigned
         );
     }
+}
+
+/// Cloudflare's `Signature-Agent` vectors: the directory and jwks_uri forms resolve; the OAuth
+/// client-metadata form (`type=cimd`) is not supported and says so.
+#[test]
+fn cloudflare_signature_agent_vectors() {
+    #[derive(serde::Deserialize)]
+    struct V {
+        name: String,
+        header: String,
+    }
+    let vs: Vec<V> = serde_json::from_str(&read("web_bot_auth_signature_agent_v1.json")).unwrap();
+    let got: Vec<(String, Result<String, String>)> = vs
+        .iter()
+        .map(|v| {
+            let mut h = HeaderMap::new();
+            h.insert("signature-agent", v.header.parse().unwrap());
+            let r = tollgate_httpsig::agent::resolve(&h, "sig1", &[])
+                .map(|a| a.unwrap().keys_url)
+                .map_err(|e| e.to_string());
+            (v.name.clone(), r)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "directory-default".to_string(),
+                Ok("https://signature-agent.test/.well-known/http-message-signatures-directory".to_string())
+            ),
+            (
+                "jwks-uri".to_string(),
+                Ok("https://signature-agent.test/jwks.json".to_string())
+            ),
+            (
+                "cimd".to_string(),
+                Err("malformed: Signature-Agent: member `sig1`: unsupported `type` (directory and jwks_uri are)".to_string())
+            ),
+        ]
+    );
 }
