@@ -91,7 +91,7 @@ pub fn check_content_digest(headers: &http::HeaderMap, body: &[u8]) -> Result<()
 }
 
 /// Verifies the directory signatures of a key-directory response fetched from `authority`
-/// (host[:port] as requested) with body `body`, against the directory's own `keys`. `now` is
+/// (`host[:port]` as requested) with body `body`, against the directory's own `keys`. `now` is
 /// unix seconds; only `clock_skew_secs` of `policy` applies (directory signatures are long-lived).
 ///
 /// # Errors
