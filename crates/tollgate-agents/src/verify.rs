@@ -40,6 +40,9 @@ pub enum UnverifiedReason {
     NotAuthoritative,
     /// The client address is missing or not an IP address.
     NoAddress,
+    /// A Web Bot Auth signature was present but could not be checked: its key directory could
+    /// not be fetched, or the signing agent is not on the allow-list. Not proof of spoofing.
+    SignatureUnchecked,
 }
 
 /// Why a claim is `spoofed`.
@@ -49,6 +52,22 @@ pub enum SpoofReason {
     OutsideRanges,
     /// Forward-confirmed reverse DNS did not lead to one of the agent's documented host names.
     FcrdnsMismatch,
+    /// A Web Bot Auth signature is present but invalid (RFC 9421, draft-ietf-webbotauth-httpsig-
+    /// protocol-01). Carries the reason code: `expired`, `bad-signature`, `unknown-key`,
+    /// `replayed`, `missing-component`, `missing-parameter`, `bad-tag`, `future-created`,
+    /// `window-too-long`, `unsupported-alg`, `malformed`.
+    InvalidSignature(&'static str),
+}
+
+impl SpoofReason {
+    /// The reason as a label: `outside-ranges`, `fcrdns-mismatch`, or the signature's reason code.
+    pub fn code(self) -> &'static str {
+        match self {
+            SpoofReason::OutsideRanges => "outside-ranges",
+            SpoofReason::FcrdnsMismatch => "fcrdns-mismatch",
+            SpoofReason::InvalidSignature(code) => code,
+        }
+    }
 }
 
 /// The verification outcome of a client's claim (DESIGN.md: `verified(by)`, `unverified`,
@@ -354,6 +373,16 @@ tokens = ["FooBot"]
             c.verification,
             Verification::Unverified(UnverifiedReason::NothingToCheck)
         );
+    }
+
+    #[test]
+    fn spoof_reasons_have_codes_and_stay_copy() {
+        let v = Verification::Spoofed(SpoofReason::InvalidSignature("expired"));
+        let copy = v;
+        assert_eq!(copy, v);
+        assert_eq!(v.to_string(), "spoofed");
+        assert_eq!(SpoofReason::InvalidSignature("replayed").code(), "replayed");
+        assert_eq!(SpoofReason::OutsideRanges.code(), "outside-ranges");
     }
 
     #[test]

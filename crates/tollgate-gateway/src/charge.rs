@@ -25,6 +25,7 @@ use http::header::HeaderValue;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tollgate_httpsig::SignedIdentity;
 use tollgate_ledger::{AccountAuth, AccountStatus, ChargeError, Ledger, UsageEvent};
 use tollgate_policy::Money;
 
@@ -61,15 +62,15 @@ pub(crate) enum PriceCover {
     /// Any (bearer credentials).
     #[default]
     All,
-    /// Only these covered components of the signature (lower-case field names).
-    Components(Vec<String>),
+    /// The covered components of the verified signature.
+    Signature(Box<SignedIdentity>),
 }
 
 impl PriceCover {
     fn covers(&self, header: &str) -> bool {
         match self {
             PriceCover::All => true,
-            PriceCover::Components(c) => c.iter().any(|n| n == header),
+            PriceCover::Signature(id) => id.covers(header),
         }
     }
 }
@@ -87,13 +88,13 @@ pub(crate) fn known_payers() -> KnownPayers {
         .build()
 }
 
-/// Finds the payer: a tollgate credential in `Authorization` first, else the verified
-/// signature's key thumbprint (`signed`: thumbprint and covered components). With `fail_open`,
-/// a ledger error falls back to `known` (what this credential was last time).
+/// Finds the payer: a tollgate credential in `Authorization` first, else the verified Web Bot
+/// Auth signature's key thumbprint. With `fail_open`, a ledger error falls back to `known` (what
+/// this credential was last time).
 pub(crate) async fn identify(
     ledger: Ledger,
     headers: &HeaderMap,
-    signed: Option<(&str, &[String])>,
+    signed: Option<&SignedIdentity>,
     known: &KnownPayers,
     fail_open: bool,
 ) -> Payer {
@@ -104,9 +105,9 @@ pub(crate) async fn identify(
             PriceCover::All,
         ),
         None => match signed {
-            Some((thumbprint, covered)) => (
-                tollgate_ledger::Credential::Thumbprint(thumbprint),
-                PriceCover::Components(covered.to_vec()),
+            Some(id) => (
+                tollgate_ledger::Credential::Thumbprint(&id.thumbprint),
+                PriceCover::Signature(Box::new(id.clone())),
             ),
             None => return Payer::Anonymous,
         },

@@ -156,6 +156,8 @@ struct ServerDoc {
     fcrdns: Option<crate::fcrdns::FcrdnsConfig>,
     #[serde(default = "default_ranges_hours")]
     ranges_update_hours: u64,
+    #[serde(default)]
+    web_bot_auth: crate::websig::WebBotAuthConfig,
 }
 
 fn default_ranges_hours() -> u64 {
@@ -273,6 +275,8 @@ pub struct ServerConfig {
     /// Fetch fresh published IP ranges every this many hours (0 = never); the classifier is
     /// swapped atomically after a successful fetch.
     pub ranges_update_hours: u64,
+    /// Web Bot Auth signature verification (`[server.web_bot_auth]`; on by default).
+    pub web_bot_auth: crate::websig::WebBotAuthConfig,
 }
 
 /// The signals generated from the policy and `[signals]`, rendered once per config load.
@@ -392,6 +396,9 @@ impl Config {
                 })?;
             trusted.push(net);
         }
+        s.web_bot_auth
+            .validate(catalogue)
+            .map_err(|m| err(src.find("[server.web_bot_auth").unwrap_or(server_at), m))?;
         let policy = Policy::parse(file, src, catalogue)?;
         let signals =
             SignalsConfig::parse(file, src)?.map(|cfg| render_signals(cfg, &policy, catalogue));
@@ -421,6 +428,7 @@ impl Config {
                 log_json: s.log_json,
                 fcrdns: s.fcrdns.unwrap_or_default(),
                 ranges_update_hours: s.ranges_update_hours,
+                web_bot_auth: s.web_bot_auth,
             },
             policy,
         })
@@ -486,6 +494,21 @@ mod tests {
                 .contains("`10.0.0.0/33` is not an address or prefix"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn web_bot_auth_pins_must_name_catalogue_agents() {
+        let src = "[server]\norigin = \"dir:.\"\n\n[server.web_bot_auth.agents]\nNoSuchBot = \"https://x.test\"\n";
+        let e = Config::parse("t.toml", src, &cat()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:4: web_bot_auth.agents: `NoSuchBot` is not a catalogue agent"
+        );
+        let src = "[server]\norigin = \"dir:.\"\n\n[server.web_bot_auth]\nmax_window_secs = 600\n[server.web_bot_auth.agents]\n\"ChatGPT Agent\" = \"https://chatgpt.com\"\n";
+        let c = Config::parse("t.toml", src, &cat()).unwrap();
+        assert_eq!(c.server.web_bot_auth.max_window_secs, 600);
+        assert!(c.server.web_bot_auth.enabled);
+        assert!(!c.server.web_bot_auth.allow_http_loopback);
     }
 
     #[test]

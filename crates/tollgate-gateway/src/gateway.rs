@@ -87,21 +87,36 @@ pub struct Live {
     /// strings. Per config (rule indexes belong to one policy); bounded by agents × classes ×
     /// actions × rules.
     counters: std::sync::RwLock<std::collections::HashMap<CounterKey, metrics::Counter>>,
+    /// Web Bot Auth checker (`None` when `[server.web_bot_auth] enabled = false`).
+    pub websig: Option<crate::websig::WebSig>,
 }
 
 impl Live {
-    /// The origin client and an empty counter cache for `config`.
-    fn new(config: Config) -> Live {
+    /// The origin client, the Web Bot Auth checker and an empty counter cache for `config`.
+    /// `previous` (on reload) hands its signature nonce and verified caches on.
+    fn new(
+        config: Config,
+        catalogue: &tollgate_agents::Catalogue,
+        previous: Option<&Live>,
+    ) -> Live {
         let s = &config.server;
         let upstream = Upstream::new(
             &s.origin,
             Duration::from_millis(s.connect_timeout_ms),
             Duration::from_secs(s.upstream_timeout_secs),
         );
+        let wba = &config.server.web_bot_auth;
+        let websig = wba
+            .enabled
+            .then(|| match previous.and_then(|p| p.websig.as_ref()) {
+                Some(p) => crate::websig::WebSig::reloaded(wba, catalogue, p),
+                None => crate::websig::WebSig::new(wba, catalogue),
+            });
         Live {
             config,
             upstream,
             counters: Default::default(),
+            websig,
         }
     }
 }
@@ -129,6 +144,8 @@ pub struct DecisionRecord {
     pub rule: String,
     /// Shadow rules that matched.
     pub shadow: Vec<String>,
+    /// Web Bot Auth: `-`, `verified(<thumbprint>)`, `unverified(<reason>)`, `spoofed(<reason>)`.
+    pub signature: String,
 }
 
 /// What `act` needs to say about a decision.
@@ -268,7 +285,7 @@ impl Gateway {
             }
         };
         Gateway {
-            live: ArcSwap::from_pointee(Live::new(config)),
+            live: ArcSwap::from_pointee(Live::new(config, classifier.catalogue(), None)),
             classifier: ArcSwap::from(classifier),
             limiter: Limiter::default(),
             tarpit,
@@ -293,6 +310,20 @@ impl Gateway {
     /// The ledger, if payments are on.
     pub fn ledger(&self) -> Option<&tollgate_ledger::Ledger> {
         self.ledger.as_ref()
+    }
+
+    /// The payer: the account of the request's API key or licence token, else (with `signed`)
+    /// the account its verified signature's key thumbprint is registered to.
+    async fn identify_payer(
+        &self,
+        live: &Live,
+        ledger: tollgate_ledger::Ledger,
+        req: &Request<Incoming>,
+        signed: Option<&tollgate_httpsig::SignedIdentity>,
+    ) -> crate::charge::Payer {
+        let fail_open = live.config.payments.on_ledger_unavailable
+            == crate::config::OnLedgerUnavailable::FailOpen;
+        crate::charge::identify(ledger, req.headers(), signed, &self.known_payers, fail_open).await
     }
 
     /// Whether this gateway answers forward-auth subrequests.
@@ -418,7 +449,12 @@ impl Gateway {
             self.classifier.load().catalogue(),
         )
         .map_err(|e| e.to_string())?;
-        self.live.store(Arc::new(Live::new(config)));
+        let live = Live::new(
+            config,
+            self.classifier.load().catalogue(),
+            Some(&self.live.load()),
+        );
+        self.live.store(Arc::new(live));
         Ok(())
     }
 
@@ -468,7 +504,7 @@ impl Gateway {
     pub async fn handle(
         self: Arc<Self>,
         peer: SocketAddr,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
         if self.forward_auth && req.uri().path() == ANSWER_PATH {
             return Ok(carried_answer(&req));
@@ -512,14 +548,11 @@ impl Gateway {
         let mut client = classifier.client_for(ua_match, facts.client_ip);
         self.verify_fcrdns(&classifier, &mut client, client_ip)
             .await;
+        let sig = crate::websig::check_request(&live, &req, &facts, trusted_peer).await;
+        sig.apply(&mut client, classifier.catalogue());
         // An account's credential proves who the client is (verified(api-key)).
         let payer = match self.ledger.clone() {
-            Some(ledger) => {
-                let fail_open = live.config.payments.on_ledger_unavailable
-                    == crate::config::OnLedgerUnavailable::FailOpen;
-                crate::charge::identify(ledger, req.headers(), None, &self.known_payers, fail_open)
-                    .await
-            }
+            Some(ledger) => self.identify_payer(&live, ledger, &req, None).await,
             None => crate::charge::Payer::Anonymous,
         };
         if let crate::charge::Payer::Account { auth, .. } = &payer {
@@ -536,7 +569,17 @@ impl Gateway {
             &HeaderView(req.headers()),
         );
         // Phase 3: record.
-        let record = self.record(&live, &classifier, &facts, &client, &decision, client_ip);
+        let record = self.record(
+            &live,
+            &classifier,
+            &facts,
+            &client,
+            &decision,
+            client_ip,
+            &sig,
+        );
+        // Later phases find the verified signature (thumbprint, covered components) here.
+        crate::websig::hand_over(live.websig.as_ref(), &sig, &decision, req.extensions_mut());
         // Phase 4: act. Signal documents are answered here, never blocked (invariant 3).
         if let Some(resp) = signal_document(&live, &orig.method, path) {
             return Ok(resp);
@@ -563,6 +606,7 @@ impl Gateway {
         Ok(resp)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         live: &Live,
@@ -571,6 +615,7 @@ impl Gateway {
         client: &Client,
         d: &Decision,
         ip: IpAddr,
+        sig: &crate::websig::SigOutcome,
     ) -> Said {
         let policy = &live.config.policy;
         let agent = client
@@ -591,6 +636,7 @@ impl Gateway {
                 .iter()
                 .map(|&i| policy.rules()[i].name.clone())
                 .collect(),
+            signature: sig.summary(),
         };
         self.requests_counter(live, client, d, &rec).increment(1);
         metrics::counter!("tollgate_verification_total", "outcome" => client.verification.outcome()).increment(1);
@@ -608,6 +654,7 @@ impl Gateway {
             action = %rec.action,
             rule = %rec.rule,
             shadow = ?rec.shadow,
+            signature = %rec.signature,
             "decision"
         );
         let mut recent = match self.recent.lock() {
@@ -700,6 +747,18 @@ impl Gateway {
             ),
             Action::Charge(price) => match self.ledger.clone() {
                 Some(ledger) => {
+                    // No API key or licence token: a verified signature may name the payer.
+                    let signed = req
+                        .extensions()
+                        .get::<tollgate_httpsig::SignedIdentity>()
+                        .cloned();
+                    let payer = match (payer, signed) {
+                        (crate::charge::Payer::Anonymous, Some(id)) => {
+                            self.identify_payer(live, ledger.clone(), &req, Some(&id))
+                                .await
+                        }
+                        (p, _) => p,
+                    };
                     let cx = crate::charge::ChargeCtx {
                         live,
                         peer,

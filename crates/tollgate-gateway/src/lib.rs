@@ -9,6 +9,7 @@
 //! - [`respond`]: machine answers for machines, HTML only for browsers navigating.
 //! - [`fcrdns`]: forward-confirmed reverse DNS crawler checks (bounded cache, timeouts).
 //! - [`payment`]: the pay-per-crawl wire protocol (`crawler-price`, `crawler-max-price`, …).
+//! - [`websig`]: Web Bot Auth signatures (RFC 9421): key directories, caches, outcome.
 //! - [`limiter`]: token buckets; [`admin`]: metrics, health, recent decisions.
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod origin;
 pub mod payment;
 pub mod respond;
 pub mod server;
+pub mod websig;
 
 pub use config::{Config, ConfigError, Origin};
 pub use gateway::Gateway;

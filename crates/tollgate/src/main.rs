@@ -41,6 +41,10 @@ enum Command {
     Ledger(cmd::ledger::LedgerCommand),
     /// An account's charged requests over a period, as CSV or JSON.
     Invoice(cmd::ledger::InvoiceArgs),
+    /// Crawler operators: make an Ed25519 Web Bot Auth key and the key directory to publish.
+    Keygen(cmd::sign::KeygenArgs),
+    /// Crawler operators: sign a request (RFC 9421, Web Bot Auth); print the headers or run curl.
+    Sign(cmd::sign::SignArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
         Command::Accounts(c) => cmd::accounts::run(c),
         Command::Ledger(c) => cmd::ledger::run(c),
         Command::Invoice(a) => cmd::ledger::invoice(a),
+        Command::Keygen(a) => cmd::sign::keygen(a),
+        Command::Sign(a) => cmd::sign::sign(a),
     };
     match result {
         Ok(code) => code,

@@ -146,8 +146,9 @@ pub enum KeyCommand {
     Add {
         /// Account name.
         name: String,
-        /// Register this JWK thumbprint instead of issuing an API key.
-        #[arg(long, value_name = "THUMBPRINT")]
+        /// Register this JWK thumbprint instead of issuing an API key. (base64url: it may
+        /// begin with `-`, which is taken as the value, not as an option.)
+        #[arg(long, value_name = "THUMBPRINT", allow_hyphen_values = true)]
         thumbprint: Option<String>,
         #[command(flatten)]
         ledger: LedgerArg,
@@ -156,7 +157,8 @@ pub enum KeyCommand {
     Revoke {
         /// Account name.
         name: String,
-        /// Key id, thumbprint or token id, as `accounts show` lists it.
+        /// Key id, thumbprint or token id, as `accounts show` lists it (may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         key_id: String,
         #[command(flatten)]
         ledger: LedgerArg,

@@ -6,3 +6,4 @@ pub mod ledger;
 pub mod ranges;
 pub mod scan;
 pub mod serve;
+pub mod sign;
