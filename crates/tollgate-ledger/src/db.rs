@@ -334,9 +334,10 @@ impl Db {
     }
 
     /// Appends `batch` in one transaction: locks the chain head (a row lock on PostgreSQL, the
-    /// write lock on SQLite, taken by the first statement), checks and debits each charge
-    /// (each account read once per batch, then tracked), inserts the entries (multi-row
-    /// `INSERT`s), moves the head, commits. An `Err` means nothing was committed.
+    /// write lock on SQLite, taken by the first statement), reads and locks each account once,
+    /// checks and debits each charge in memory, writes each debited account back once, inserts
+    /// the entries (multi-row `INSERT`s), moves the head, commits. `BatchError::Before`: nothing
+    /// was committed; `AtCommit`: unknown, with the outcomes the batch would have had.
     pub(crate) async fn append_batch(
         &self,
         batch: &[Pending<'_>],
