@@ -243,19 +243,6 @@ pub struct Receipt {
     pub spooled: bool,
 }
 
-impl Receipt {
-    /// The receipt as a response-header value: `entry=42; sha256=<hex>` (or
-    /// `spooled; sha256=<hex of the spool line>` when the database was unavailable in
-    /// fail-open mode). Shape: `;`-separated, parameters as in RFC 9110 §5.6.6.
-    pub fn header_value(&self) -> String {
-        if self.spooled {
-            format!("spooled; sha256={}", self.hash)
-        } else {
-            format!("entry={}; sha256={}", self.entry_id, self.hash)
-        }
-    }
-}
-
 /// What kind of entry a row is (part of the hash).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -460,32 +447,5 @@ impl Serialize for LedgerEntry {
         m.serialize_entry("prev_hash", &self.prev_hash)?;
         m.serialize_entry("hash", &self.hash)?;
         m.end()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn receipt_header_value_names_entry_and_hash() {
-        let r = Receipt {
-            entry_id: 42,
-            hash: "ab".repeat(32),
-            spooled: false,
-        };
-        assert_eq!(
-            r.header_value(),
-            format!("entry=42; sha256={}", "ab".repeat(32))
-        );
-        let s = Receipt {
-            entry_id: 0,
-            hash: "cd".repeat(32),
-            spooled: true,
-        };
-        assert_eq!(
-            s.header_value(),
-            format!("spooled; sha256={}", "cd".repeat(32))
-        );
     }
 }
