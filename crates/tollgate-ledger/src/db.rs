@@ -223,17 +223,22 @@ impl From<BatchError> for LedgerError {
     }
 }
 
-/// An account as read within a batch, kept current by the batch's own debits.
+/// An account as read (and locked) within a batch, kept current by the batch's own debits.
 struct AcctState {
     id: i64,
     status: String,
     billing: String,
     currency: String,
+    /// Balance as read (locked) at the start of the batch.
+    read_balance: i64,
+    /// Balance after the batch's debits so far.
     balance: i64,
     credit_limit: i64,
     quota: Option<i64>,
     quota_day: i64,
     quota_used: i64,
+    /// Debited in this batch: written back before COMMIT.
+    dirty: bool,
 }
 
 impl AcctState {
@@ -266,8 +271,9 @@ impl AcctState {
         }
     }
 
-    /// Mirrors the debit just made in SQL (`refusal` checked it cannot overflow).
+    /// Debits `amount` on UTC day `day` (`refusal` checked it cannot overflow or pass the floor).
     fn debit(&mut self, amount: i64, day: i64) {
+        self.dirty = true;
         self.balance -= amount;
         if self.quota_day == day {
             self.quota_used += 1;
@@ -328,13 +334,26 @@ impl Db {
     }
 
     /// Appends `batch` in one transaction: locks the chain head (a row lock on PostgreSQL, the
-    /// write lock on SQLite, taken by the first statement), checks and debits each charge
-    /// (each account read once per batch, then tracked), inserts the entries (multi-row
-    /// `INSERT`s), moves the head, commits. An `Err` means nothing was committed.
+    /// write lock on SQLite, taken by the first statement), reads and locks each account once,
+    /// checks and debits each charge in memory, writes each debited account back once, inserts
+    /// the entries (multi-row `INSERT`s), moves the head, commits. `BatchError::Before`: nothing
+    /// was committed; `AtCommit`: unknown, with the outcomes the batch would have had.
     pub(crate) async fn append_batch(
         &self,
         batch: &[Pending<'_>],
     ) -> Result<Vec<Outcome>, BatchError> {
+        // The account rows stay locked until COMMIT, so the debits computed from them can be
+        // written back as they are. SQLite's write lock, taken by the first statement, already
+        // excludes every other writer.
+        let account_sql = format!(
+            "SELECT id, status, billing, currency, balance_micros, credit_limit_micros, \
+             quota_per_day, quota_day, quota_used FROM accounts WHERE name = $1{}",
+            if matches!(self, Db::Pg(_)) {
+                " FOR UPDATE"
+            } else {
+                ""
+            }
+        );
         on_db!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
             let head = sqlx::query(
@@ -386,24 +405,23 @@ impl Db {
                     }
                 }
                 if !accounts.contains_key(&ev.account) {
-                    let row = sqlx::query(
-                        "SELECT id, status, billing, currency, balance_micros, credit_limit_micros, \
-                         quota_per_day, quota_day, quota_used FROM accounts WHERE name = $1",
-                    )
-                    .bind(&ev.account)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    let row = sqlx::query(&account_sql)
+                        .bind(&ev.account)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                     let state = match row {
                         Some(r) => Some(AcctState {
                             id: r.try_get("id")?,
                             status: r.try_get("status")?,
                             billing: r.try_get("billing")?,
                             currency: r.try_get("currency")?,
+                            read_balance: r.try_get("balance_micros")?,
                             balance: r.try_get("balance_micros")?,
                             credit_limit: r.try_get("credit_limit_micros")?,
                             quota: r.try_get("quota_per_day")?,
                             quota_day: r.try_get("quota_day")?,
                             quota_used: r.try_get("quota_used")?,
+                            dirty: false,
                         }),
                         None => None,
                     };
@@ -416,31 +434,8 @@ impl Db {
                 let mut kind = p.kind;
                 if kind == EntryKind::Charge {
                     let day = ev.time.div_euclid(86_400_000);
-                    let debited = match state.refusal(&ev.price, day) {
-                        Ok(amount) => {
-                            // Guarded again in SQL: an admin change since the read can only
-                            // make it refuse, never overdraw.
-                            let n = sqlx::query(
-                                "UPDATE accounts SET balance_micros = balance_micros - $1, \
-                                 quota_used = CASE WHEN quota_day = $2 THEN quota_used + 1 ELSE 1 END, \
-                                 quota_day = $2 \
-                                 WHERE id = $3 AND status = 'active' AND balance_micros - $1 >= \
-                                 CASE WHEN billing = 'prepaid' THEN 0 ELSE -credit_limit_micros END",
-                            )
-                            .bind(amount)
-                            .bind(day)
-                            .bind(state.id)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                            if n == 1 {
-                                state.debit(amount, day);
-                            } else {
-                                // Changed under us: read it again for the next event.
-                                accounts.remove(&ev.account);
-                            }
-                            n == 1
-                        }
+                    match state.refusal(&ev.price, day) {
+                        Ok(amount) => state.debit(amount, day),
                         Err(ChargeError::Invalid(e)) => {
                             out.push(Outcome::Refused(ChargeError::Invalid(e)));
                             continue;
@@ -449,14 +444,7 @@ impl Db {
                             out.push(Outcome::Refused(e));
                             continue;
                         }
-                        Err(_) => false,
-                    };
-                    if !debited {
-                        if !p.unpaid_fallback {
-                            out.push(Outcome::Refused(ChargeError::InsufficientFunds));
-                            continue;
-                        }
-                        kind = EntryKind::Unpaid;
+                        Err(_) => kind = EntryKind::Unpaid,
                     }
                 }
                 let id = last_id + 1;
@@ -479,6 +467,27 @@ impl Db {
                     },
                     kind,
                 ));
+            }
+            for state in accounts.values().flatten().filter(|a| a.dirty) {
+                // `balance_micros = read` holds under the row lock; checked all the same.
+                let n = sqlx::query(
+                    "UPDATE accounts SET balance_micros = $1, quota_day = $2, quota_used = $3 \
+                     WHERE id = $4 AND balance_micros = $5",
+                )
+                .bind(state.balance)
+                .bind(state.quota_day)
+                .bind(state.quota_used)
+                .bind(state.id)
+                .bind(state.read_balance)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n != 1 {
+                    return Err(BatchError::Before(sqlx::Error::Protocol(format!(
+                        "account {} changed during the batch",
+                        state.id
+                    ))));
+                }
             }
             // 16 parameters a row: 1 000 rows stay under SQLite's 32 766 and PostgreSQL's 65 535.
             for chunk in rows.chunks(1_000) {

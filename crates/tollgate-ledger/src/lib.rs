@@ -18,7 +18,9 @@
 //! Metrics (`metrics` crate): counters `tollgate_ledger_entries_total{kind}`,
 //! `tollgate_ledger_unavailable_total` (events that met an unavailable database),
 //! `tollgate_ledger_spooled_total`, `tollgate_ledger_replayed_total`; gauges
-//! `tollgate_ledger_available` (1/0, after each batch), `tollgate_ledger_identity_cache_entries`;
+//! `tollgate_ledger_available` (1/0, after each batch), `tollgate_ledger_identity_cache_entries`,
+//! counter `tollgate_ledger_identity_stale_total` (answers served from the last known good while
+//! the database is unreachable);
 //! histogram `tollgate_ledger_commit_batch_size`.
 
 mod admin;
@@ -58,6 +60,9 @@ struct Inner {
     jobs: mpsc::Sender<Job>,
     /// Lookup key → answer (with expiry for licence tokens); `None` = unknown credential.
     cache: moka::sync::Cache<String, Option<(AccountAuth, Option<i64>)>>,
+    /// Lookup key → last positive answer, kept `identity_stale_ttl`; used only while the
+    /// database cannot be reached.
+    known: moka::sync::Cache<String, (AccountAuth, Option<i64>)>,
 }
 
 impl Ledger {
@@ -76,12 +81,17 @@ impl Ledger {
             .max_capacity(opts.identity_cache_max)
             .time_to_live(opts.identity_cache_ttl.max(Duration::from_millis(1)))
             .build();
+        let known = moka::sync::Cache::builder()
+            .max_capacity(opts.identity_cache_max)
+            .time_to_live(opts.identity_stale_ttl.max(Duration::from_millis(1)))
+            .build();
         Ok(Ledger {
             inner: Arc::new(Inner {
                 db,
                 opts,
                 jobs,
                 cache,
+                known,
             }),
         })
     }
@@ -93,8 +103,10 @@ impl Ledger {
 
     /// Which account `cred` belongs to: `Ok(None)` for an unknown, revoked or expired
     /// credential. Answers (positive and negative) are cached for `identity_cache_ttl`, so a
-    /// revocation takes effect within that time in every process. Malformed keys/tokens are
-    /// rejected without a database query.
+    /// revocation takes effect within that time in every process. While the database cannot be
+    /// reached, a credential seen within `identity_stale_ttl` keeps its last answer (counter
+    /// `tollgate_ledger_identity_stale_total`), so fail-open mode still knows who pays; others
+    /// get the database error. Malformed keys/tokens are rejected without a database query.
     pub async fn authenticate(
         &self,
         cred: Credential<'_>,
@@ -106,13 +118,27 @@ impl Ledger {
         let cached = self.inner.cache.get(&lookup);
         let answer = match cached {
             Some(a) => a,
-            None => {
-                let a = self.inner.db.identity(&lookup).await?;
-                self.inner.cache.insert(lookup, a.clone());
-                metrics::gauge!("tollgate_ledger_identity_cache_entries")
-                    .set(self.inner.cache.entry_count() as f64);
-                a
-            }
+            None => match self.inner.db.identity(&lookup).await {
+                Ok(a) => {
+                    match &a {
+                        Some(known) => self.inner.known.insert(lookup.clone(), known.clone()),
+                        // Revoked or removed since: never fall back to it.
+                        None => self.inner.known.invalidate(&lookup),
+                    }
+                    self.inner.cache.insert(lookup, a.clone());
+                    metrics::gauge!("tollgate_ledger_identity_cache_entries").set(
+                        (self.inner.cache.entry_count() + self.inner.known.entry_count()) as f64,
+                    );
+                    a
+                }
+                Err(e) => match self.inner.known.get(&lookup) {
+                    Some(known) => {
+                        metrics::counter!("tollgate_ledger_identity_stale_total").increment(1);
+                        Some(known)
+                    }
+                    None => return Err(e),
+                },
+            },
         };
         Ok(match answer {
             Some((_, Some(expires))) if expires <= now => None,
@@ -257,6 +283,7 @@ impl Ledger {
     pub async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), LedgerError> {
         self.inner.db.set_status(name, status).await?;
         self.inner.cache.invalidate_all();
+        self.inner.known.invalidate_all();
         Ok(())
     }
 
@@ -264,6 +291,7 @@ impl Ledger {
     pub async fn set_price(&self, name: &str, price: Option<Money>) -> Result<(), LedgerError> {
         admin::set_price(&self.inner.db, name, price).await?;
         self.inner.cache.invalidate_all();
+        self.inner.known.invalidate_all();
         Ok(())
     }
 
@@ -287,6 +315,7 @@ impl Ledger {
     ) -> Result<String, LedgerError> {
         let label = admin::add_thumbprint(&self.inner.db, name, thumbprint).await?;
         self.inner.cache.invalidate_all();
+        self.inner.known.invalidate_all();
         Ok(label)
     }
 
@@ -296,6 +325,7 @@ impl Ledger {
     pub async fn revoke_key(&self, name: &str, id: &str) -> Result<(), LedgerError> {
         admin::revoke(&self.inner.db, name, id).await?;
         self.inner.cache.invalidate_all();
+        self.inner.known.invalidate_all();
         Ok(())
     }
 }

@@ -20,7 +20,8 @@ pub enum Unavailable {
 }
 
 /// How a [`crate::Ledger`] behaves. `Default` gives fail-closed, batches of up to 256 events,
-/// 2 ms group-commit wait, 5 s identity cache, 2 s pool acquire timeout.
+/// 2 ms group-commit wait, 5 s identity cache (1 h last-known answers for outages), 2 s pool
+/// acquire timeout, 8 connections.
 #[derive(Debug, Clone)]
 pub struct LedgerOptions {
     /// Fail-closed or fail-open (with a spool file) when the database is unreachable.
@@ -33,8 +34,12 @@ pub struct LedgerOptions {
     pub group_commit_wait: Duration,
     /// How long [`crate::Ledger::authenticate`] answers (positive and negative) are cached.
     pub identity_cache_ttl: Duration,
-    /// Most credentials cached (the cache's bound; gauge `tollgate_ledger_identity_cache_entries`).
+    /// Most credentials cached, per cache (fresh and last-known; gauge
+    /// `tollgate_ledger_identity_cache_entries` counts both).
     pub identity_cache_max: u64,
+    /// How long a credential's last positive answer is kept for use while the database is
+    /// unreachable.
+    pub identity_stale_ttl: Duration,
     /// How long to wait for a database connection before declaring the ledger unavailable.
     pub acquire_timeout: Duration,
     /// Most connections in the pool.
@@ -49,6 +54,7 @@ impl Default for LedgerOptions {
             group_commit_wait: Duration::from_millis(2),
             identity_cache_ttl: Duration::from_secs(5),
             identity_cache_max: 100_000,
+            identity_stale_ttl: Duration::from_secs(3600),
             acquire_timeout: Duration::from_secs(2),
             max_connections: 8,
         }

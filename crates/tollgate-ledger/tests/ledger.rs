@@ -32,6 +32,7 @@ backend_tests!(
     account_admin_errors_name_the_account,
     nul_in_a_field_is_refused_without_failing_the_batch,
     background_replay_drains_the_spool_once_the_database_is_back,
+    credits_during_charges_are_never_lost,
 );
 
 fn prepaid(name: &str) -> NewAccount {
@@ -757,4 +758,27 @@ async fn background_replay_drains_the_spool_once_the_database_is_back(db: TestDb
         700_000
     );
     assert!(!spool_path.exists());
+}
+
+async fn credits_during_charges_are_never_lost(db: TestDb) {
+    // One replica charges while another credits the same account: every credit and every
+    // successful charge must show in the final balance, exactly.
+    let a = open(&db).await;
+    let b = open(&db).await;
+    a.add_account(prepaid("acme")).await.unwrap();
+    let crediting = tokio::spawn(async move {
+        for _ in 0..100 {
+            b.credit("acme", usd("0.001")).await.unwrap();
+        }
+    });
+    let results = charges(&a, "acme", 0..300, usd("0.001")).await;
+    crediting.await.unwrap();
+    let ok = results.iter().filter(|r| r.is_ok()).count() as i64;
+    assert!(results
+        .iter()
+        .all(|r| r.is_ok() || *r == Err(ChargeError::InsufficientFunds)));
+    let balance = a.account("acme").await.unwrap().unwrap().balance.micros;
+    assert_eq!(balance, 100 * 1_000 - ok * 1_000);
+    assert!(balance >= 0);
+    assert_eq!(a.verify_chain().await.unwrap().entries, ok as u64);
 }

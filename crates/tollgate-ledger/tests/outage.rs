@@ -11,7 +11,9 @@ use std::time::Duration;
 use support::{event, usd};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use tollgate_ledger::{Billing, ChargeError, Ledger, LedgerOptions, NewAccount, Unavailable};
+use tollgate_ledger::{
+    Billing, ChargeError, Credential, Ledger, LedgerOptions, NewAccount, Unavailable,
+};
 
 /// A TCP relay from a loopback port to the PostgreSQL server.
 struct Relay {
@@ -103,6 +105,10 @@ async fn postgres_outage_fail_open_spools_fail_closed_refuses_and_replay_recover
         .await
         .unwrap();
     open_l.credit("acme", usd("1")).await.unwrap();
+    let key = open_l.add_key("acme").await.unwrap();
+    let known = Credential::ApiKey(&key.secret);
+    assert!(open_l.authenticate(known).await.unwrap().is_some());
+    let stranger = format!("tg_{}", "5".repeat(64));
     assert_eq!(
         open_l
             .charge(event("acme", 0, usd("0.01")))
@@ -121,6 +127,15 @@ async fn postgres_outage_fail_open_spools_fail_closed_refuses_and_replay_recover
     );
 
     relay.cut();
+    // Past the fresh cache's TTL, the key seen before still names its account; an unseen one
+    // gets the database error.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let auth = open_l.authenticate(known).await.unwrap().unwrap();
+    assert_eq!(auth.account, "acme");
+    assert!(open_l
+        .authenticate(Credential::ApiKey(&stranger))
+        .await
+        .is_err());
     for n in 2..5 {
         let r = open_l.charge(event("acme", n, usd("0.01"))).await.unwrap();
         assert!(r.spooled, "charge {n} during the outage must be spooled");
