@@ -75,28 +75,13 @@ impl PriceCover {
     }
 }
 
-/// Last known answers for credentials, used only while the ledger is unreachable and the gateway
-/// fails open (stale-if-error): an account identified in the last hour can still be served and
-/// its charges spooled. Bounded.
-pub(crate) type KnownPayers = moka::sync::Cache<String, AccountAuth>;
-
-/// An empty [`KnownPayers`]: 10 000 credentials, one hour each.
-pub(crate) fn known_payers() -> KnownPayers {
-    moka::sync::Cache::builder()
-        .max_capacity(10_000)
-        .time_to_live(Duration::from_secs(3_600))
-        .build()
-}
-
 /// Finds the payer: a tollgate credential in `Authorization` first, else the verified Web Bot
-/// Auth signature's key thumbprint. With `fail_open`, a ledger error falls back to `known` (what
-/// this credential was last time).
+/// Auth signature's key thumbprint. While the database is down the ledger still answers for
+/// credentials it found recently (`identity_stale_ttl`), so fail-open knows who pays.
 pub(crate) async fn identify(
     ledger: Ledger,
     headers: &HeaderMap,
     signed: Option<&SignedIdentity>,
-    known: &KnownPayers,
-    fail_open: bool,
 ) -> Payer {
     let (cred, covers) = match payment::credential(headers, tollgate_ledger::API_KEY_PREFIX) {
         Some(Credential::ApiKey(k)) => (tollgate_ledger::Credential::ApiKey(k), PriceCover::All),
@@ -112,25 +97,13 @@ pub(crate) async fn identify(
             None => return Payer::Anonymous,
         },
     };
-    let (thumbprint, secret) = match cred {
-        tollgate_ledger::Credential::Thumbprint(t) => (true, t),
-        tollgate_ledger::Credential::ApiKey(k) | tollgate_ledger::Credential::LicenseToken(k) => {
-            (false, k)
-        }
-    };
     match ledger.authenticate(cred).await {
-        Ok(Some(auth)) => {
-            if fail_open {
-                known.insert(secret.to_string(), auth.clone());
-            }
-            Payer::Account { auth, covers }
-        }
-        Ok(None) if thumbprint => Payer::UnknownKey(secret.to_string()),
-        Ok(None) => Payer::UnknownCredential,
-        Err(e) => match known.get(secret) {
-            Some(auth) if fail_open => Payer::Account { auth, covers },
-            _ => Payer::LedgerDown(e.to_string()),
+        Ok(Some(auth)) => Payer::Account { auth, covers },
+        Ok(None) => match cred {
+            tollgate_ledger::Credential::Thumbprint(t) => Payer::UnknownKey(t.to_string()),
+            _ => Payer::UnknownCredential,
         },
+        Err(e) => Payer::LedgerDown(e.to_string()),
     }
 }
 

@@ -179,8 +179,6 @@ pub struct Gateway {
     >,
     /// The usage ledger (accounts, charges), when `[payments] ledger` or `--ledger` names one.
     ledger: Option<tollgate_ledger::Ledger>,
-    /// Payers seen recently, for `fail-open` while the ledger is down.
-    known_payers: crate::charge::KnownPayers,
 }
 
 /// Entries in the User-Agent cache before it is cleared.
@@ -297,7 +295,6 @@ impl Gateway {
                 foldhash::fast::FixedState::default(),
             )),
             ledger: None,
-            known_payers: crate::charge::known_payers(),
         }
     }
 
@@ -310,20 +307,6 @@ impl Gateway {
     /// The ledger, if payments are on.
     pub fn ledger(&self) -> Option<&tollgate_ledger::Ledger> {
         self.ledger.as_ref()
-    }
-
-    /// The payer: the account of the request's API key or licence token, else (with `signed`)
-    /// the account its verified signature's key thumbprint is registered to.
-    async fn identify_payer(
-        &self,
-        live: &Live,
-        ledger: tollgate_ledger::Ledger,
-        req: &Request<Incoming>,
-        signed: Option<&tollgate_httpsig::SignedIdentity>,
-    ) -> crate::charge::Payer {
-        let fail_open = live.config.payments.on_ledger_unavailable
-            == crate::config::OnLedgerUnavailable::FailOpen;
-        crate::charge::identify(ledger, req.headers(), signed, &self.known_payers, fail_open).await
     }
 
     /// Whether this gateway answers forward-auth subrequests.
@@ -552,7 +535,7 @@ impl Gateway {
         sig.apply(&mut client, classifier.catalogue());
         // An account's credential proves who the client is (verified(api-key)).
         let payer = match self.ledger.clone() {
-            Some(ledger) => self.identify_payer(&live, ledger, &req, None).await,
+            Some(ledger) => crate::charge::identify(ledger, req.headers(), None).await,
             None => crate::charge::Payer::Anonymous,
         };
         if let crate::charge::Payer::Account { auth, .. } = &payer {
@@ -754,8 +737,7 @@ impl Gateway {
                         .cloned();
                     let payer = match (payer, signed) {
                         (crate::charge::Payer::Anonymous, Some(id)) => {
-                            self.identify_payer(live, ledger.clone(), &req, Some(&id))
-                                .await
+                            crate::charge::identify(ledger.clone(), req.headers(), Some(&id)).await
                         }
                         (p, _) => p,
                     };

@@ -256,7 +256,8 @@ async fn run(
         a.config.clone(),
     );
     if let Some(l) = ledger {
-        spawn_spool_replay(l.clone());
+        // Fail-open: charges spooled while the ledger was down go into the chain when it is back.
+        l.spawn_spool_replay(Duration::from_secs(10));
         gateway = gateway.with_ledger(l);
     }
     let gateway = Arc::new(gateway);
@@ -331,25 +332,6 @@ async fn open_ledger(
         .with_context(|| format!("opening the ledger {}", tollgate_ledger::redact(url)))?;
     tracing::info!(target: "tollgate::server", ledger = %tollgate_ledger::redact(url), "ledger open");
     Ok(ledger)
-}
-
-/// Replays the fail-open spool into the ledger now and every 10 s (a no-op when it is empty).
-fn spawn_spool_replay(ledger: tollgate_ledger::Ledger) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            tick.tick().await;
-            match ledger.replay_spool().await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(target: "tollgate::ledger", entries = n, "spooled charges replayed into the ledger")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "tollgate::ledger", error = %e, "spool not replayed yet")
-                }
-            }
-        }
-    });
 }
 
 async fn shutdown_signal() {
