@@ -286,16 +286,11 @@ impl Gateway {
             Err(e) => {
                 tracing::warn!(target: "tollgate::ledger", url = %cx.url, error = %e, "charged body not read whole; not charged");
                 return crate::respond::refusal(
-                    &Refusal {
-                        status: StatusCode::BAD_GATEWAY,
-                        code: "bad-gateway",
-                        message: format!("tollgate: the origin's page could not be read whole (at most {max} bytes are charged); nothing was charged."),
-                        rule: None,
-                        terms: None,
-                        retry_after_secs: None,
-                        price: None,
-                        crawler_error: None,
-                    },
+                    &Refusal::plain(
+                        StatusCode::BAD_GATEWAY,
+                        "bad-gateway",
+                        format!("tollgate: the origin's page could not be read whole (at most {max} bytes are charged); nothing was charged."),
+                    ),
                     AnswerKind::Text,
                 );
             }

@@ -59,16 +59,11 @@ fn carried_answer(req: &Request<Incoming>) -> Response<Body> {
     match carried {
         Some(c) => c.render(),
         None => refusal(
-            &Refusal {
-                status: StatusCode::FORBIDDEN,
-                code: "forbidden",
-                message: "The site's policy does not allow this request.".into(),
-                rule: None,
-                terms: None,
-                retry_after_secs: None,
-                price: None,
-                crawler_error: None,
-            },
+            &Refusal::plain(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "The site's policy does not allow this request.".into(),
+            ),
             AnswerKind::Text,
         ),
     }
@@ -846,21 +841,13 @@ impl Gateway {
                 };
                 metrics::counter!("tollgate_upstream_errors_total", "status" => status.as_str().to_string()).increment(1);
                 tracing::warn!(target: "tollgate::upstream", error = %e, "origin failed");
+                let code = if status == StatusCode::BAD_GATEWAY {
+                    "bad-gateway"
+                } else {
+                    "gateway-timeout"
+                };
                 refusal(
-                    &Refusal {
-                        status,
-                        code: if status == StatusCode::BAD_GATEWAY {
-                            "bad-gateway"
-                        } else {
-                            "gateway-timeout"
-                        },
-                        message: format!("tollgate: {e}"),
-                        rule: None,
-                        terms: None,
-                        retry_after_secs: None,
-                        price: None,
-                        crawler_error: None,
-                    },
+                    &Refusal::plain(status, code, format!("tollgate: {e}")),
                     AnswerKind::Text,
                 )
             }

@@ -75,6 +75,22 @@ pub struct Refusal<'a> {
     pub crawler_error: Option<&'static str>,
 }
 
+impl Refusal<'_> {
+    /// A refusal with only a status, a code and a message (no rule, terms, retry or price).
+    pub fn plain(status: StatusCode, code: &'static str, message: String) -> Refusal<'static> {
+        Refusal {
+            status,
+            code,
+            message,
+            rule: None,
+            terms: None,
+            retry_after_secs: None,
+            price: None,
+            crawler_error: None,
+        }
+    }
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
