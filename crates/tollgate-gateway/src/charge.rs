@@ -449,6 +449,16 @@ fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<
     Some((field("client_id")?, field("client_secret")?))
 }
 
+/// The token endpoint when payments are off (no ledger): 404 with an OAuth error body, so a
+/// crawler learns there is nothing to license here rather than reaching the origin.
+pub(crate) fn payments_off_token() -> Response<Body> {
+    oauth_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request",
+        "this site takes no payments here (no ledger configured)",
+    )
+}
+
 /// The RSL 1.0 OLP token endpoint (standards.md §3.6; OAuth 2.0 client credentials, RFC 6749
 /// §4.4): `POST` with `grant_type=client_credentials`, the account name as `client_id` and one of
 /// its API keys as `client_secret` (HTTP Basic or form fields). Answers

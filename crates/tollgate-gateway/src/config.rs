@@ -396,9 +396,21 @@ impl Config {
                 })?;
             trusted.push(net);
         }
-        s.web_bot_auth
-            .validate(catalogue)
-            .map_err(|m| err(src.find("[server.web_bot_auth").unwrap_or(server_at), m))?;
+        s.web_bot_auth.validate(catalogue).map_err(|m| {
+            // Point at the pin's own line when the message names one, else at the table.
+            let table = src.find("[server.web_bot_auth").unwrap_or(server_at);
+            let pin = m
+                .strip_prefix("web_bot_auth.agents.")
+                .and_then(|r| r.split_once(": "))
+                .and_then(|(name, _)| {
+                    let agents = src.find("[server.web_bot_auth.agents]")?;
+                    src[agents..]
+                        .find(&format!("\n{name} "))
+                        .or_else(|| src[agents..].find(&format!("\n\"{name}\"")))
+                        .map(|i| agents + i + 1)
+                });
+            err(pin.unwrap_or(table), m)
+        })?;
         let policy = Policy::parse(file, src, catalogue)?;
         let signals =
             SignalsConfig::parse(file, src)?.map(|cfg| render_signals(cfg, &policy, catalogue));
@@ -497,12 +509,13 @@ mod tests {
     }
 
     #[test]
-    fn web_bot_auth_pins_must_name_catalogue_agents() {
-        let src = "[server]\norigin = \"dir:.\"\n\n[server.web_bot_auth.agents]\nNoSuchBot = \"https://x.test\"\n";
+    fn web_bot_auth_pin_errors_name_the_pins_line() {
+        let src = "[server]\norigin = \"dir:.\"\n\n[server.web_bot_auth]\nenabled = true\n\n[server.web_bot_auth.agents]\nPartnerBot = \"https://x.test\"\nBadBot = \"ftp://x.test\"\n";
         let e = Config::parse("t.toml", src, &cat()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "t.toml:4: web_bot_auth.agents: `NoSuchBot` is not a catalogue agent"
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:9: web_bot_auth.agents.BadBot: "),
+            "{e}"
         );
         let src = "[server]\norigin = \"dir:.\"\n\n[server.web_bot_auth]\nmax_window_secs = 600\n[server.web_bot_auth.agents]\n\"ChatGPT Agent\" = \"https://chatgpt.com\"\n";
         let c = Config::parse("t.toml", src, &cat()).unwrap();

@@ -204,9 +204,17 @@ pub(crate) struct Original {
 }
 
 impl Original {
-    /// `//host/target` when the host is known (the scheme is not, behind proxies), else the
-    /// target: the URL a ledger entry names.
-    fn url(&self) -> String {
+    /// The URL a ledger entry names: `[signals] site_url` + the target when the site's public
+    /// URL is configured (a client's `Host` header cannot change what an invoice says), else
+    /// `//host/target` (the scheme is not known behind proxies), else the target.
+    fn url(&self, live: &Live) -> String {
+        if let Some(sig) = &live.config.signals {
+            return format!(
+                "{}{}",
+                sig.config.site_url.trim_end_matches('/'),
+                self.target
+            );
+        }
         match &self.host {
             Some(h) => format!("//{h}{}", self.target),
             None => self.target.clone(),
@@ -498,12 +506,15 @@ impl Gateway {
             Some((p, q)) => (p, Some(q)),
             None => (orig.target.as_str(), None),
         };
-        if let Some(ledger) = self.ledger.clone() {
-            // The licence-token endpoint is tollgate's own, never blocked (like the signals).
-            if !self.forward_auth && path == live.config.payments.token_path {
-                let ttl = Duration::from_secs(live.config.payments.token_ttl_secs);
-                return Ok(crate::charge::token_endpoint(ledger, req, ttl).await);
-            }
+        // The licence-token endpoint is tollgate's own, never blocked (like the signals).
+        if !self.forward_auth && path == live.config.payments.token_path {
+            return Ok(match self.ledger.clone() {
+                Some(ledger) => {
+                    let ttl = Duration::from_secs(live.config.payments.token_ttl_secs);
+                    crate::charge::token_endpoint(ledger, req, ttl).await
+                }
+                None => crate::charge::payments_off_token(),
+            });
         }
         let ua = req
             .headers()
@@ -701,7 +712,7 @@ impl Gateway {
                             ledger,
                             auth,
                             &orig.method,
-                            orig.url(),
+                            orig.url(live),
                             rec,
                             resp.status(),
                         );
@@ -748,7 +759,7 @@ impl Gateway {
                         kind,
                         nginx,
                         method: &orig.method,
-                        url: orig.url(),
+                        url: orig.url(live),
                     };
                     self.charge(ledger, cx, req, payer).await
                 }
@@ -759,7 +770,7 @@ impl Gateway {
                     &Refusal {
                         status: StatusCode::PAYMENT_REQUIRED,
                         code: "payment-required",
-                        message: format!("{who}: this site charges {price} per request. Identify with Web Bot Auth or an API key and send crawler-max-price to pay; see the terms for accounts."),
+                        message: format!("{who}: this site asks {price} per request but takes no payments here yet (no ledger); see the terms to license its content."),
                         rule: Some(&rec.rule),
                         terms,
                         retry_after_secs: None,

@@ -57,7 +57,7 @@ pub struct WebBotAuthConfig {
     /// Clock skew tolerated on `created` / `expires`, seconds. Default 30.
     pub clock_skew_secs: i64,
     /// A signed request that is charged must carry a `nonce` to count as the payer's
-    /// identity (replay protection for money). Default false.
+    /// identity (replay protection for money). Default true.
     pub require_nonce_for_charge: bool,
     /// Fetch key directories of signers that neither the catalogue nor `agents` pins.
     /// Default false.
@@ -82,8 +82,10 @@ pub struct WebBotAuthConfig {
     pub verified_cache_capacity: u64,
     /// Nonces remembered until their signature expires (entries). Default 1 000 000.
     pub nonce_cache_capacity: u64,
-    /// Pins: catalogue agent name → its key directory origin or JWKS URL (adds to / overrides
-    /// the catalogue's `web_bot_auth`).
+    /// Pins: signer name → its key directory origin or JWKS URL. A catalogue agent's name adds
+    /// to / overrides the catalogue's `web_bot_auth` and makes its valid signatures identify that
+    /// agent; any other name (a partner crawler not in the catalogue) only allows the signer:
+    /// its valid signatures verify the client (`verified(signature)`) without naming an agent.
     pub agents: std::collections::BTreeMap<String, String>,
 }
 
@@ -93,7 +95,7 @@ impl Default for WebBotAuthConfig {
             enabled: true,
             max_window_secs: 86_400,
             clock_skew_secs: 30,
-            require_nonce_for_charge: false,
+            require_nonce_for_charge: true,
             allow_unlisted: false,
             allow_http_loopback: false,
             require_directory_signature: false,
@@ -110,17 +112,12 @@ impl Default for WebBotAuthConfig {
 }
 
 impl WebBotAuthConfig {
-    /// Checks pins name catalogue agents and valid URLs.
+    /// Checks the pins' URLs and the windows.
     ///
     /// # Errors
-    /// A message naming the agent or URL.
-    pub fn validate(&self, catalogue: &Catalogue) -> Result<(), String> {
+    /// A message naming the signer or URL.
+    pub fn validate(&self, _catalogue: &Catalogue) -> Result<(), String> {
         for (name, url) in &self.agents {
-            if catalogue.agents().iter().all(|a| &a.name != name) {
-                return Err(format!(
-                    "web_bot_auth.agents: `{name}` is not a catalogue agent"
-                ));
-            }
             tollgate_httpsig::agent::keys_url(url)
                 .map_err(|e| format!("web_bot_auth.agents.{name}: {e}"))?;
         }
@@ -303,8 +300,8 @@ pub struct WebSig {
     cfg: WebBotAuthConfig,
     verifier: Verifier,
     directories: moka::future::Cache<String, DirResult>,
-    /// Keys URL → pinned agent.
-    pins: HashMap<String, AgentId>,
+    /// Keys URL → pinned catalogue agent (`None`: an allowed signer outside the catalogue).
+    pins: HashMap<String, Option<AgentId>>,
     fetcher: Fetcher,
 }
 
@@ -336,13 +333,17 @@ impl WebSig {
             let id = AgentId(i as u16);
             let url = cfg.agents.get(&a.name).or(a.verify.web_bot_auth.as_ref());
             if let Some(Ok((keys, _))) = url.map(|u| tollgate_httpsig::agent::keys_url(u)) {
-                pins.entry(keys).or_insert(id);
+                pins.entry(keys).or_insert(Some(id));
             }
         }
         for (name, url) in &cfg.agents {
-            let id = catalogue.agents().iter().position(|a| &a.name == name);
-            if let (Some(i), Ok((keys, _))) = (id, tollgate_httpsig::agent::keys_url(url)) {
-                pins.insert(keys, AgentId(i as u16));
+            let id = catalogue
+                .agents()
+                .iter()
+                .position(|a| &a.name == name)
+                .map(|i| AgentId(i as u16));
+            if let Ok((keys, _)) = tollgate_httpsig::agent::keys_url(url) {
+                pins.insert(keys, id);
             }
         }
         let mut http = HttpConnector::new_with_resolver(PublicOnly {
@@ -438,7 +439,7 @@ impl WebSig {
         match self.verifier.verify(&parsed, keys, now) {
             Ok(identity) => SigOutcome::Verified {
                 identity,
-                agent: pinned,
+                agent: pinned.flatten(),
             },
             Err(e) => SigOutcome::Invalid(e),
         }
@@ -734,7 +735,11 @@ mod tests {
             .insert("curl".into(), "http://127.0.0.1:9/".into());
         cfg.validate(&cat).unwrap();
         let w = WebSig::new(&cfg, &cat);
-        let name = |url: &str| w.pins.get(url).map(|id| cat.agent(*id).name.clone());
+        let name = |url: &str| {
+            w.pins
+                .get(url)
+                .map(|id| id.map_or("(allowed signer)".into(), |id| cat.agent(id).name.clone()))
+        };
         assert_eq!(
             name("https://chatgpt.com/.well-known/http-message-signatures-directory").as_deref(),
             Some("ChatGPT Agent")
@@ -747,12 +752,28 @@ mod tests {
             name("http://127.0.0.1:9/.well-known/http-message-signatures-directory").as_deref(),
             Some("curl")
         );
-        cfg.agents
-            .insert("NoSuchBot".into(), "https://x.test".into());
-        assert_eq!(
-            cfg.validate(&cat).unwrap_err(),
-            "web_bot_auth.agents: `NoSuchBot` is not a catalogue agent"
+        // A partner crawler outside the catalogue: allowed to sign, identifies no agent.
+        cfg.agents.insert(
+            "MyPartnerBot".into(),
+            "https://crawler.partner.example".into(),
         );
+        cfg.validate(&cat).unwrap();
+        let w = WebSig::new(&cfg, &cat);
+        let name = |url: &str| {
+            w.pins
+                .get(url)
+                .map(|id| id.map_or("(allowed signer)".into(), |id| cat.agent(id).name.clone()))
+        };
+        assert_eq!(
+            name("https://crawler.partner.example/.well-known/http-message-signatures-directory")
+                .as_deref(),
+            Some("(allowed signer)")
+        );
+        cfg.agents.insert("Bad".into(), "ftp://x.test".into());
+        assert!(cfg
+            .validate(&cat)
+            .unwrap_err()
+            .starts_with("web_bot_auth.agents.Bad: "));
     }
 
     fn identity(nonce: Option<&str>) -> SignedIdentity {

@@ -169,10 +169,7 @@ pub(crate) async fn add_thumbprint(
 ) -> Result<String, LedgerError> {
     let label = format!("jwk:{thumbprint}");
     if !valid_thumbprint(thumbprint) {
-        return Err(LedgerError::UnknownIdentity {
-            account: name.into(),
-            identity: format!("{label} (not a base64url RFC 7638 thumbprint)"),
-        });
+        return Err(LedgerError::BadThumbprint(thumbprint.into()));
     }
     if db
         .insert_identity(name, "jwk", &label, &label, None)

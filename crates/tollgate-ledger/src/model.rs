@@ -367,8 +367,11 @@ pub enum LedgerError {
     /// The identity (thumbprint) belongs to an account already.
     #[error("identity `{0}` is registered already")]
     IdentityExists(String),
+    /// Not an RFC 7638 JWK SHA-256 thumbprint (43 base64url characters).
+    #[error("`{0}` is not an RFC 7638 JWK thumbprint (43 base64url characters, as `tollgate keygen` prints and `keyid` carries)")]
+    BadThumbprint(String),
     /// A money operation failed (overflow, currency mismatch).
-    #[error("{0}")]
+    #[error(transparent)]
     Money(#[from] MoneyError),
     /// The fail-open spool could not be read or written.
     #[error("spool {path}: {reason}")]

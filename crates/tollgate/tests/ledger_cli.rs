@@ -242,6 +242,17 @@ fn bad_input_errors_name_the_argument_or_account() {
         "{}",
         stderr(&out)
     );
+    // Before the first account there is no ledger: read-only commands say so and create none.
+    for args in [
+        &["ledger", "verify"][..],
+        &["invoice", "--account", "acme"][..],
+        &["accounts", "credit", "nobody", "USD 1"][..],
+    ] {
+        let out = tollgate(&db, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("no ledger at "), "{}", stderr(&out));
+    }
+    ok(&db, &["accounts", "add", "acme"]);
     let out = tollgate(&db, &["accounts", "credit", "nobody", "USD 1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -249,7 +260,6 @@ fn bad_input_errors_name_the_argument_or_account() {
         "{}",
         stderr(&out)
     );
-    ok(&db, &["accounts", "add", "acme"]);
     let out = tollgate(&db, &["accounts", "add", "acme"]);
     assert!(
         stderr(&out).contains("account `acme` exists already"),

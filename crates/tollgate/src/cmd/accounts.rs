@@ -20,11 +20,28 @@ pub struct LedgerArg {
 }
 
 impl LedgerArg {
-    /// Opens the ledger (running migrations).
-    pub async fn open(&self) -> anyhow::Result<Ledger> {
+    /// Opens the ledger, creating a SQLite file if there is none (only `accounts add` does:
+    /// the first account makes the ledger), and runs migrations.
+    pub async fn create(&self) -> anyhow::Result<Ledger> {
         Ledger::open(&self.url, LedgerOptions::default())
             .await
             .with_context(|| format!("opening ledger {}", self.url))
+    }
+
+    /// Opens an existing ledger. Error: a `sqlite:` path with no file (a mistyped path must
+    /// not answer "0 entries, verified" from a new empty database).
+    pub async fn open(&self) -> anyhow::Result<Ledger> {
+        if let Some(path) = self.url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            let path = path.split('?').next().unwrap_or(path);
+            if !std::path::Path::new(path).exists() {
+                anyhow::bail!(
+                    "no ledger at {path} (--ledger / TOLLGATE_LEDGER = {}); `tollgate accounts add` creates one",
+                    self.url
+                );
+            }
+        }
+        self.create().await
     }
 }
 
@@ -197,7 +214,7 @@ async fn run_async(cmd: AccountsCommand) -> anyhow::Result<ExitCode> {
                 },
                 _ => Billing::Prepaid,
             };
-            let l = ledger.open().await?;
+            let l = ledger.create().await?;
             let a = l
                 .add_account(NewAccount {
                     name,

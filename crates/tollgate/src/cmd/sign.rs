@@ -141,7 +141,8 @@ pub fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
     sent.push(format!("Signature-Input: {}", out.signature_input));
     sent.push(format!("Signature: {}", out.signature));
     if a.exec.is_empty() {
-        for line in sent.iter().skip(a.headers.len()) {
+        // Every header to send, the covered --header ones first: all of them go on the request.
+        for line in &sent {
             println!("{line}");
         }
         return Ok(ExitCode::SUCCESS);
