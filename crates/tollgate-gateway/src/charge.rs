@@ -9,10 +9,12 @@
 //!    (`InvalidSignature`);
 //! 4. an active account for it (`CrawlerForbidden` for unknown credentials and suspended
 //!    accounts, `PaymentFailed` for a key without an account);
-//! 5. offer meets the quote (the account's own price if it has one) → else 402 with the quote;
-//! 6. origin answers; a non-2xx is passed on and never charged; the origin's own
-//!    `crawler-price` (dynamic pricing) replaces the quote and is checked again;
-//! 7. the body is read whole, the charge is committed (group commit), then the response goes
+//!    a paying signature must also cover the page (`@path`, and `@query` when there is one, or
+//!    `@target-uri`); a HEAD is answered without a charge;
+//! 5. origin answers; a non-2xx is passed on and never charged;
+//! 6. the price is the origin's own `crawler-price` for the page (dynamic pricing), else the
+//!    account's, else the rule's; the offer must meet it (else 402 with that price);
+//! 7. the body is read whole (within `upstream_timeout_secs`), the charge is committed (group commit), then the response goes
 //!    out with `crawler-charged` and the receipt. A ledger that is down answers 503
 //!    (`fail-closed`) or spools (`fail-open`, inside the ledger).
 
@@ -71,6 +73,19 @@ impl PriceCover {
         match self {
             PriceCover::All => true,
             PriceCover::Signature(id) => id.covers(header),
+        }
+    }
+
+    /// Whether the proof names the page paid for: a signature must cover `@target-uri`, or
+    /// `@path` and (when the request has a query) `@query` — else one signed fetch could pay
+    /// for any other page or query variant.
+    fn binds_target(&self, has_query: bool) -> bool {
+        match self {
+            PriceCover::All => true,
+            PriceCover::Signature(id) => {
+                id.covers("@target-uri")
+                    || (id.covers("@path") && (!has_query || id.covers("@query")))
+            }
         }
     }
 }
@@ -247,14 +262,27 @@ impl Gateway {
                 return self.pay_refusal(&cx, CrawlerError::InvalidSignature, quote, m);
             }
         }
+        if !covers.binds_target(cx.url.contains('?')) {
+            let m = "A paying Web Bot Auth signature must cover the page it pays for: @path (and @query when there is a query) or @target-uri.".to_string();
+            return self.pay_refusal(&cx, CrawlerError::InvalidSignature, quote, m);
+        }
         if auth.status != AccountStatus::Active {
             let m = format!("Account {} is suspended.", auth.account);
             return self.pay_refusal(&cx, CrawlerError::CrawlerForbidden, quote, m);
         }
+        if cx.method == "HEAD" {
+            // No content is delivered: an identified payer's HEAD is answered, never charged.
+            return self
+                .pass(cx.live, req, cx.peer, cx.client_ip, cx.trusted_peer)
+                .await;
+        }
+        // The price: the origin's own for this page if it sets one (dynamic pricing), else the
+        // account's, else the rule's. It is known only once the origin answers, so the offer is
+        // checked then (an exact offer must equal the final price).
         let quote = auth.price_override.unwrap_or(quote);
-        if let Err(e) = payment::accept(quote, offer) {
+        if offer == Offer::None {
             let m = format!("{}: the price is {quote} per request.", cx.who);
-            return self.pay_refusal(&cx, e, quote, m);
+            return self.pay_refusal(&cx, CrawlerError::MissingCrawlerPrice, quote, m);
         }
         let mut resp = self
             .pass(cx.live, req, cx.peer, cx.client_ip, cx.trusted_peer)
@@ -271,17 +299,19 @@ impl Gateway {
             }
             Ok(Some(p)) => {
                 resp.headers_mut().remove(payment::CRAWLER_PRICE);
-                if let Err(e) = payment::accept(p, offer) {
-                    let m = format!("{}: the price of this page is {p}.", cx.who);
-                    return self.pay_refusal(&cx, e, p, m);
-                }
                 p
             }
             Ok(None) => quote,
         };
+        if let Err(e) = payment::accept(quote, offer) {
+            let m = format!("{}: the price of this page is {quote}.", cx.who);
+            return self.pay_refusal(&cx, e, quote, m);
+        }
         let (parts, body) = resp.into_parts();
         let max = cx.live.config.payments.max_charged_body_bytes;
-        let bytes: Bytes = match read_whole(body, max).await {
+        let within = Duration::from_secs(cx.live.config.server.upstream_timeout_secs);
+        let read = tokio::time::timeout(within, read_whole(body, max)).await;
+        let bytes: Bytes = match read.unwrap_or_else(|_| Err(format!("stalled for {within:?}"))) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(target: "tollgate::ledger", url = %cx.url, error = %e, "charged body not read whole; not charged");

@@ -545,7 +545,10 @@ impl Gateway {
             None => crate::charge::Payer::Anonymous,
         };
         if let crate::charge::Payer::Account { auth, .. } = &payer {
-            if auth.identity.starts_with("key:") || auth.identity.starts_with("license:") {
+            // A suspended account's key proves nothing the policy may reward.
+            if auth.status == tollgate_ledger::AccountStatus::Active
+                && (auth.identity.starts_with("key:") || auth.identity.starts_with("license:"))
+            {
                 client.verification = tollgate_agents::verify::Verification::Verified(
                     tollgate_agents::verify::VerifiedBy::ApiKey,
                 );
@@ -707,7 +710,10 @@ impl Gateway {
                 if let (Some(ledger), crate::charge::Payer::Account { auth, .. }) =
                     (&self.ledger, &payer)
                 {
-                    if live.config.payments.record_free && resp.status().is_success() {
+                    if live.config.payments.record_free
+                        && auth.status == tollgate_ledger::AccountStatus::Active
+                        && resp.status().is_success()
+                    {
                         crate::charge::record_free(
                             ledger,
                             auth,

@@ -653,7 +653,9 @@ impl Db {
             first_broken: Some(BrokenEntry { id, reason }),
         };
         loop {
-            let page: Vec<RawEntry> = on_db!(self, |pool| {
+            // A row whose columns no longer decode (a value of the wrong type written into
+            // it) is a broken entry like any other change, not a database error.
+            let page: Vec<Result<RawEntry, (i64, String)>> = on_db!(self, |pool| {
                 let rows = sqlx::query(&format!(
                     "SELECT {ENTRY_COLS} FROM entries WHERE id >= $1 ORDER BY id LIMIT $2"
                 ))
@@ -661,12 +663,26 @@ impl Db {
                 .bind(PAGE)
                 .fetch_all(pool)
                 .await?;
-                rows.iter()
-                    .map(|r| Ok(raw_entry!(r)))
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+                let mut out = Vec::with_capacity(rows.len());
+                for (i, r) in rows.iter().enumerate() {
+                    let decoded = (|| -> Result<RawEntry, sqlx::Error> { Ok(raw_entry!(r)) })();
+                    match decoded {
+                        Ok(e) => out.push(Ok(e)),
+                        Err(e) => {
+                            let id = r.try_get::<i64, _>("id").unwrap_or(expected_id + i as i64);
+                            out.push(Err((id, format!("the row cannot be read: {e}"))));
+                            break;
+                        }
+                    }
+                }
+                out
             });
             let n = page.len();
             for raw in page {
+                let raw = match raw {
+                    Ok(r) => r,
+                    Err((id, why)) => return Ok(broken(id, why, checked, &prev)),
+                };
                 if raw.id != expected_id {
                     let reason = format!("entry {expected_id} is missing (next is {})", raw.id);
                     return Ok(broken(expected_id, reason, checked, &prev));

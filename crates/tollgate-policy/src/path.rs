@@ -4,8 +4,11 @@
 //! a rule for `/private` matches (rules compare paths ASCII case-insensitively, see
 //! [`crate::rules`]). Steps, in order:
 //! 1. the query and fragment are cut off;
-//! 2. percent-encoded octets are decoded, except `%2F` (`/`) and `%25` (`%`), which would change
-//!    the path's structure or allow double decoding — they are kept, upper-cased;
+//! 2. percent-encoded octets are decoded, except `%25` (`%`), kept upper-cased so nothing is
+//!    decoded twice. `%2F` decodes to `/` and so do `\` and `%5C`: origins (nginx, Python,
+//!    tollgate's own `dir:`) resolve an encoded slash as a separator, so the policy must see the
+//!    same segments — `/.well-known/..%2Fpage` is `/page`, not a protected path (a bypass found
+//!    by testing);
 //! 3. runs of `/` collapse to one;
 //! 4. dot segments are removed (RFC 3986 §5.2.4), never climbing above the root;
 //! 5. a trailing `/.` or `/..` leaves a trailing `/`, as RFC 3986 does.
@@ -23,7 +26,7 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes `%XX` except `%2F` and `%25`.
+/// Decodes `%XX` except `%25`; `%2F`, `%5C` and `\` all become `/`.
 fn decode(path: &str) -> Vec<u8> {
     let b = path.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -32,12 +35,10 @@ fn decode(path: &str) -> Vec<u8> {
         if b[i] == b'%' && i + 2 < b.len() {
             if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
                 let v = h * 16 + l;
-                if v == b'/' || v == b'%' {
-                    out.extend_from_slice(&[
-                        b'%',
-                        b[i + 1].to_ascii_uppercase(),
-                        b[i + 2].to_ascii_uppercase(),
-                    ]);
+                if v == b'%' {
+                    out.extend_from_slice(b"%25");
+                } else if v == b'\\' {
+                    out.push(b'/');
                 } else {
                     out.push(v);
                 }
@@ -45,7 +46,7 @@ fn decode(path: &str) -> Vec<u8> {
                 continue;
             }
         }
-        out.push(b[i]);
+        out.push(if b[i] == b'\\' { b'/' } else { b[i] });
         i += 1;
     }
     out
@@ -59,6 +60,7 @@ pub fn normalize(target: &str) -> Cow<'_, str> {
     };
     let simple = path.starts_with('/')
         && !path.contains('%')
+        && !path.contains('\\')
         && !path.contains("//")
         && !path.split('/').any(|s| s == "." || s == "..");
     if simple {
@@ -117,8 +119,26 @@ mod tests {
     }
 
     #[test]
-    fn encoded_slash_and_percent_are_kept() {
-        assert_eq!(normalize("/a%2fb"), "/a%2Fb");
+    fn encoded_slashes_are_separators_so_they_cannot_leave_a_protected_prefix() {
+        assert_eq!(normalize("/a%2fb"), "/a/b");
+        assert_eq!(normalize("/articles%2F42.html"), "/articles/42.html");
+        assert_eq!(normalize("/.well-known/..%2Fpage.html"), "/page.html");
+        assert_eq!(normalize("/.well-known/%2e%2e%2fpage.html"), "/page.html");
+        assert_eq!(
+            normalize("/.well-known/x/..%2F..%2Fpage.html"),
+            "/page.html"
+        );
+        assert_eq!(normalize("/x/..%2Farticles/42.html"), "/articles/42.html");
+        assert_eq!(normalize("/.well-known/..%5Cpage.html"), "/page.html");
+        assert_eq!(normalize("/.well-known/..\\page.html"), "/page.html");
+        assert_eq!(
+            normalize("/.well-known/tdmrep.json"),
+            "/.well-known/tdmrep.json"
+        );
+    }
+
+    #[test]
+    fn encoded_percent_is_kept() {
         assert_eq!(normalize("/a%252e"), "/a%252e");
         assert_eq!(normalize("/%2e%2e/private"), "/private");
         assert_eq!(normalize("/a%"), "/a%");

@@ -190,6 +190,11 @@ fn path_tricks_meet_the_same_rule_as_private() {
         "/private/.",
         "/./private",
         "/x/../private",
+        // Encoded slashes: nginx resolves them as separators, so must the policy.
+        "/private%2Findex.html",
+        "/x/..%2Fprivate/index.html",
+        "/.well-known/..%2Fprivate/index.html",
+        "/.well-known/%2e%2e%2fprivate/",
     ] {
         let req = format!("GET {path} HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n");
         let resp = raw(s.tg.port, &req);

@@ -374,9 +374,26 @@ fn a_crawler_without_an_account_gets_a_price_and_with_one_pays_gets_a_receipt_an
     );
     assert!(cli(&ledger, &["ledger", "verify"]).starts_with("ledger verified: 2 entries"));
 
-    // Tampering with one row is found, and named.
+    // Tampering with one row is found, and named: a value of the wrong type (entry 2) ...
     drop(tg);
     let db = dir.path().join("ledger.db");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE entries SET url = CAST('//x/' AS BLOB) WHERE id = 2\"); c.commit()",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, text) = cli_fails(&ledger, &["ledger", "verify"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.starts_with("ledger BROKEN at entry 2:"), "{text}");
+    // ... or a changed price (entry 1, found first).
     let out = std::process::Command::new("python3")
         .args([
             "-c",
@@ -835,4 +852,151 @@ fn a_ledger_that_goes_down_fails_closed_with_503_or_fails_open_into_the_spool() 
         .collect();
     assert!(urls[2].ends_with("/a/3.html"), "{urls:?}");
     assert!(cli(&ledger, &["ledger", "verify"]).starts_with("ledger verified: 3 entries"));
+}
+
+/// Regressions from a breaker's run: an exact offer is checked against the origin's own price
+/// (not the rule's), the origin's price wins over the account's, a HEAD is never charged, a
+/// charged body the origin stalls on is answered 502 (not charged) within the upstream timeout,
+/// and a suspended account's key no longer counts as `verified(api-key)`.
+#[test]
+fn origin_prices_head_requests_stalled_bodies_and_suspended_keys() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("priced")).unwrap();
+    std::fs::write(site.path().join("priced/p.html"), "priced page\n").unwrap();
+    std::fs::create_dir(site.path().join("members")).unwrap();
+    std::fs::write(site.path().join("members/m.html"), "members only\n").unwrap();
+    let Some(nginx) = nginx(
+        "server { listen 127.0.0.1:{port}; root {root};\n  location /priced/ { add_header crawler-price \"USD 0.005\"; }\n}",
+        site.path(),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let key = account(&ledger, "acme", "USD 1");
+    cli(
+        &ledger,
+        &["accounts", "set", "acme", "--price", "USD 0.001"],
+    );
+    let config = CONFIG.replace(
+        "[[rule]]\nname = \"charge-ai-training\"",
+        "[[rule]]\nname = \"members\"\nwhen = { verification = \"verified(api-key)\", path = \"/members/**\" }\naction = \"allow\"\n\n[[rule]]\nname = \"no-members\"\nwhen = { path = \"/members/**\" }\naction = \"deny\"\n\n[[rule]]\nname = \"charge-ai-training\"",
+    );
+    let tg = tollgate(
+        &config,
+        &format!("http://127.0.0.1:{}", nginx.port),
+        &["--ledger", &ledger],
+    );
+    let auth = bearer(&key);
+    let pay = |path: &str, offer: (&str, &str)| {
+        get(
+            &tg.url(path),
+            &[("user-agent", GPTBOT), ("authorization", &auth), offer],
+        )
+    };
+    // The origin prices /priced/ at USD 0.005: an exact offer of that price pays it.
+    let r = pay("/priced/p.html", ("crawler-exact-price", "USD 0.005"));
+    assert_eq!(
+        (
+            r.status,
+            r.header("crawler-charged"),
+            r.header("crawler-price")
+        ),
+        (200, Some("USD 0.005"), None),
+        "{}",
+        r.body
+    );
+    // An exact offer of the account's price is not the page's price: quoted the page's.
+    let r = pay("/priced/p.html", ("crawler-exact-price", "USD 0.001"));
+    assert_eq!(
+        (
+            r.status,
+            r.header("crawler-error"),
+            r.header("crawler-price")
+        ),
+        (402, Some("InvalidCrawlerExactPrice"), Some("USD 0.005"))
+    );
+    // Elsewhere the account's own price applies.
+    let r = pay("/page-that-is-missing.html", ("crawler-max-price", "USD 1"));
+    assert_eq!((r.status, r.header("crawler-charged")), (404, None));
+    std::fs::write(site.path().join("plain.html"), "plain\n").unwrap();
+    let r = pay("/plain.html", ("crawler-max-price", "USD 1"));
+    assert_eq!(
+        (r.status, r.header("crawler-charged")),
+        (200, Some("USD 0.001"))
+    );
+    // HEAD: answered, never charged.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let head = agent
+        .head(tg.url("/plain.html"))
+        .header("user-agent", GPTBOT)
+        .header("authorization", &auth)
+        .header("crawler-max-price", "USD 1")
+        .call()
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert!(head.headers().get("crawler-charged").is_none());
+    assert_eq!(entries(&ledger, "acme").len(), 2, "HEAD made no entry");
+
+    // Members: the active key is verified(api-key); suspended, it is not.
+    let r = get(
+        &tg.url("/members/m.html"),
+        &[("user-agent", FIREFOX), ("authorization", &auth)],
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "members only\n"));
+    cli(&ledger, &["accounts", "suspend", "acme"]);
+    std::thread::sleep(Duration::from_millis(5_200)); // the identity cache (5 s) expires
+    let r = get(
+        &tg.url("/members/m.html"),
+        &[("user-agent", FIREFOX), ("authorization", &auth)],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    cli(&ledger, &["accounts", "resume", "acme"]);
+
+    // An origin that stalls mid-body: 502 within upstream_timeout_secs, nothing charged.
+    let stall = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stall_port = stall.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in stall.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\nabc",
+                );
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    let slow = tollgate(
+        &CONFIG.replacen("terms_url = ", "upstream_timeout_secs = 2\nterms_url = ", 1),
+        &format!("http://127.0.0.1:{stall_port}"),
+        &["--ledger", &ledger],
+    );
+    std::thread::sleep(Duration::from_millis(5_200)); // resumed: past the identity cache
+    let started = Instant::now();
+    let r = get(
+        &slow.url("/x.html"),
+        &[
+            ("user-agent", GPTBOT),
+            ("authorization", &auth),
+            ("crawler-max-price", "USD 1"),
+        ],
+    );
+    assert_eq!(
+        (r.status, r.header("crawler-charged")),
+        (502, None),
+        "{}",
+        r.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(entries(&ledger, "acme").len(), 2);
 }

@@ -589,6 +589,25 @@ fn a_signature_covering_the_price_pays_from_the_keys_account() {
     assert!(r.contains("tollgate-receipt: id=1, hash="), "{r}");
     assert!(r.contains("article 42"), "{r}");
 
+    // A signature for the page without its query cannot pay for a query variant: the page paid
+    // for must be covered.
+    let plain = signed_headers_with(
+        &key,
+        &agent,
+        &url,
+        &["--header", "crawler-max-price: USD 0.05"],
+    );
+    let mut args: Vec<String> = vec!["-s".into(), "-D".into(), "-".into()];
+    for (k, v) in &plain {
+        args.push("-H".into());
+        args.push(format!("{k}: {v}"));
+    }
+    args.push(format!("{url}?page=2"));
+    let out = Command::new(&curl).args(&args).output().unwrap();
+    let r = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(r.starts_with("http/1.1 400"), "{r}");
+    assert!(r.contains("crawler-error: invalidsignature"), "{r}");
+
     // The price header sent but not covered by the signature.
     let r = signed_curl(&[], &["-H", "crawler-max-price: USD 0.05"]);
     assert!(r.starts_with("http/1.1 400"), "{r}");
@@ -614,6 +633,34 @@ fn a_signature_covering_the_price_pays_from_the_keys_account() {
         format!("jwk:{thumbprint}"),
         "{inv}"
     );
+}
+
+/// `tollgate sign` (print mode) with extra arguments: every header line it prints.
+fn signed_headers_with(
+    key: &std::path::Path,
+    agent: &str,
+    url: &str,
+    extra: &[&str],
+) -> Vec<(String, String)> {
+    let out = tollgate_cmd()
+        .args(["sign", "--key"])
+        .arg(key)
+        .args(["--agent", agent])
+        .args(extra)
+        .args(["GET", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A base64url thumbprint can begin with `-` (1 key in 64): the CLI must take it as the value.
