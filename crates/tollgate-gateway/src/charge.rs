@@ -390,14 +390,14 @@ pub(crate) fn record_free(
     auth: &AccountAuth,
     method: &str,
     url: String,
-    said: &crate::gateway::Said,
+    said: &crate::gateway::Said<'_>,
     status: StatusCode,
 ) {
     let event = UsageEvent {
         time: unix_ms(),
         account: auth.account.clone(),
         identity: auth.identity.clone(),
-        agent: said.agent.clone(),
+        agent: said.agent.map(str::to_string),
         method: method.to_string(),
         url,
         status: status.as_u16(),
@@ -406,7 +406,7 @@ pub(crate) fn record_free(
             currency: *b"USD",
             micros: 0,
         },
-        rule: Some(said.rule.clone()),
+        rule: Some(said.rule.to_string()),
         request_id: request_id(),
     };
     let ledger = ledger.clone();

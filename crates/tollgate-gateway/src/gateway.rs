@@ -143,14 +143,77 @@ pub struct DecisionRecord {
     pub signature: String,
 }
 
-/// What `act` needs to say about a decision.
-pub struct Said {
+/// What `act` needs to say about a decision (borrowed from the live config and catalogue).
+pub struct Said<'a> {
     /// The deciding rule (or `default` / `protected-path`).
-    pub rule: String,
+    pub rule: &'a str,
     /// The agent's name, if any.
-    pub agent: Option<String>,
+    pub agent: Option<&'a str>,
     /// The class.
     pub class: &'static str,
+}
+
+impl Said<'_> {
+    /// `GPTBot (ai-training)` or `this client (browser)`, for refusal messages.
+    fn who(&self) -> String {
+        match self.agent {
+            Some(a) => format!("{a} ({})", self.class),
+            None => format!("this client ({})", self.class),
+        }
+    }
+}
+
+/// A decision as kept for `/api/decisions`: compact (no strings but the request's own), turned
+/// into a [`DecisionRecord`] only when asked for. Holds the config and classifier it was decided
+/// with, so names resolve as they were.
+struct RecentEntry {
+    time: i64,
+    client: IpAddr,
+    method: Box<str>,
+    path: Box<str>,
+    client_class: Client,
+    decision: Decision,
+    signature: Option<String>,
+    live: Arc<Live>,
+    classifier: Arc<Classifier>,
+}
+
+impl RecentEntry {
+    fn record(&self) -> DecisionRecord {
+        let policy = &self.live.config.policy;
+        DecisionRecord {
+            time: self.time,
+            client: self.client.to_string(),
+            method: self.method.to_string(),
+            path: self.path.to_string(),
+            agent: self
+                .client_class
+                .agent
+                .map(|id| self.classifier.catalogue().agent(id).name.clone()),
+            class: self.client_class.class.as_str(),
+            verification: self.client_class.verification.to_string(),
+            action: self.decision.action.to_string(),
+            rule: policy.rule_name(&self.decision).to_string(),
+            shadow: self
+                .decision
+                .shadowed
+                .iter()
+                .map(|&i| policy.rules()[i].name.clone())
+                .collect(),
+            signature: self.signature.clone().unwrap_or_else(|| "-".into()),
+        }
+    }
+}
+
+/// Shadow rule names for the decision log, without collecting them.
+struct ShadowNames<'a>(&'a tollgate_policy::Policy, &'a [usize]);
+
+impl std::fmt::Debug for ShadowNames<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.1.iter().map(|&i| &self.0.rules()[i].name))
+            .finish()
+    }
 }
 
 /// Key of a cached `tollgate_requests_total` series: agent, class, action, rule (or reason).
@@ -162,7 +225,7 @@ pub struct Gateway {
     classifier: ArcSwap<Classifier>,
     limiter: Limiter,
     tarpit: Arc<Semaphore>,
-    recent: Mutex<VecDeque<DecisionRecord>>,
+    recent: Mutex<VecDeque<RecentEntry>>,
     forward_auth: bool,
     config_path: Option<PathBuf>,
     fcrdns: Option<crate::fcrdns::Fcrdns>,
@@ -341,7 +404,7 @@ impl Gateway {
         live: &Live,
         client: &Client,
         d: &Decision,
-        rec: &DecisionRecord,
+        said: &Said<'_>,
     ) -> metrics::Counter {
         let rule = match (d.rule, d.reason) {
             (Some(i), _) => i as u32,
@@ -366,10 +429,10 @@ impl Gateway {
         }
         let c = metrics::counter!(
             "tollgate_requests_total",
-            "class" => rec.class,
-            "agent" => rec.agent.clone().unwrap_or_else(|| "-".into()),
+            "class" => said.class,
+            "agent" => said.agent.unwrap_or("-").to_string(),
             "action" => d.action.name(),
-            "rule" => rec.rule.clone()
+            "rule" => said.rule.to_string()
         );
         if let Ok(mut m) = live.counters.write() {
             m.insert(key, c.clone());
@@ -447,8 +510,8 @@ impl Gateway {
     /// Recent decisions, newest last.
     pub fn recent_decisions(&self) -> Vec<DecisionRecord> {
         match self.recent.lock() {
-            Ok(r) => r.iter().cloned().collect(),
-            Err(p) => p.into_inner().iter().cloned().collect(),
+            Ok(r) => r.iter().map(RecentEntry::record).collect(),
+            Err(p) => p.into_inner().iter().map(RecentEntry::record).collect(),
         }
     }
 
@@ -599,56 +662,56 @@ impl Gateway {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn record(
+    #[allow(clippy::too_many_arguments)]
+    fn record<'a>(
         &self,
-        live: &Live,
-        classifier: &Classifier,
+        live: &'a Arc<Live>,
+        classifier: &'a Arc<Classifier>,
         facts: &RequestFacts<'_>,
         client: &Client,
-        d: &Decision,
+        d: &'a Decision,
         ip: IpAddr,
         sig: &crate::websig::SigOutcome,
-    ) -> Said {
+    ) -> Said<'a> {
         let policy = &live.config.policy;
-        let agent = client
-            .agent
-            .map(|id| classifier.catalogue().agent(id).name.clone());
-        let rec = DecisionRecord {
-            time: facts.time.unwrap_or(0),
-            client: ip.to_string(),
-            method: facts.method.to_string(),
-            path: facts.path.to_string(),
-            agent,
+        let said = Said {
+            rule: policy.rule_name(d),
+            agent: client
+                .agent
+                .map(|id| classifier.catalogue().agent(id).name.as_str()),
             class: client.class.as_str(),
-            verification: client.verification.to_string(),
-            action: d.action.to_string(),
-            rule: policy.rule_name(d).to_string(),
-            shadow: d
-                .shadowed
-                .iter()
-                .map(|&i| policy.rules()[i].name.clone())
-                .collect(),
-            signature: sig.summary(),
         };
-        self.requests_counter(live, client, d, &rec).increment(1);
+        self.requests_counter(live, client, d, &said).increment(1);
         metrics::counter!("tollgate_verification_total", "outcome" => client.verification.outcome()).increment(1);
-        for s in &rec.shadow {
-            metrics::counter!("tollgate_shadow_matches_total", "rule" => s.clone()).increment(1);
+        for &i in &d.shadowed {
+            metrics::counter!("tollgate_shadow_matches_total", "rule" => policy.rules()[i].name.clone()).increment(1);
         }
+        let signature = (!matches!(sig, crate::websig::SigOutcome::Unsigned)).then(|| sig.summary());
         tracing::info!(
             target: "tollgate::decision",
-            client = %rec.client,
-            method = %rec.method,
-            path = %rec.path,
-            agent = rec.agent.as_deref().unwrap_or("-"),
-            class = rec.class,
-            verification = %rec.verification,
-            action = %rec.action,
-            rule = %rec.rule,
-            shadow = ?rec.shadow,
-            signature = %rec.signature,
+            client = %ip,
+            method = facts.method,
+            path = facts.path,
+            agent = said.agent.unwrap_or("-"),
+            class = said.class,
+            verification = %client.verification,
+            action = %d.action,
+            rule = said.rule,
+            shadow = ?ShadowNames(policy, &d.shadowed),
+            signature = signature.as_deref().unwrap_or("-"),
             "decision"
         );
+        let entry = RecentEntry {
+            time: facts.time.unwrap_or(0),
+            client: ip,
+            method: facts.method.into(),
+            path: facts.path.into(),
+            client_class: *client,
+            decision: d.clone(),
+            signature,
+            live: Arc::clone(live),
+            classifier: Arc::clone(classifier),
+        };
         let mut recent = match self.recent.lock() {
             Ok(r) => r,
             Err(p) => p.into_inner(),
@@ -656,12 +719,7 @@ impl Gateway {
         if recent.len() >= RECENT_DECISIONS {
             recent.pop_front();
         }
-        let said = Said {
-            rule: rec.rule.clone(),
-            agent: rec.agent.clone(),
-            class: rec.class,
-        };
-        recent.push_back(rec);
+        recent.push_back(entry);
         said
     }
 
@@ -674,7 +732,7 @@ impl Gateway {
         peers: Peers,
         client: &Client,
         d: &Decision,
-        rec: &Said,
+        rec: &Said<'_>,
         kind: AnswerKind,
         payer: crate::charge::Payer,
         orig: &Original,
@@ -700,10 +758,6 @@ impl Gateway {
                 .get("x-tollgate-proxy")
                 .and_then(|v| v.to_str().ok())
                 == Some("nginx");
-        let who = match &rec.agent {
-            Some(a) => format!("{a} ({})", rec.class),
-            None => format!("this client ({})", rec.class),
-        };
         match &d.action {
             Action::Allow => {
                 let resp = self.pass(live, req, peer, client_ip, trusted_peer).await;
@@ -731,8 +785,8 @@ impl Gateway {
                 &Refusal {
                     status: StatusCode::FORBIDDEN,
                     code: "forbidden",
-                    message: format!("The site's policy does not allow {who} to fetch this page."),
-                    rule: Some(&rec.rule),
+                    message: format!("The site's policy does not allow {} to fetch this page.", rec.who()),
+                    rule: Some(rec.rule),
                     terms,
                     retry_after_secs: None,
                     price: None,
@@ -758,9 +812,9 @@ impl Gateway {
                         peer,
                         client_ip,
                         trusted_peer,
-                        who: &who,
-                        rule: &rec.rule,
-                        agent: rec.agent.as_deref(),
+                        who: &rec.who(),
+                        rule: rec.rule,
+                        agent: rec.agent,
                         price: *price,
                         kind,
                         nginx,
@@ -776,8 +830,8 @@ impl Gateway {
                     &Refusal {
                         status: StatusCode::PAYMENT_REQUIRED,
                         code: "payment-required",
-                        message: format!("{who}: this site asks {price} per request but takes no payments here yet (no ledger); see the terms to license its content."),
-                        rule: Some(&rec.rule),
+                        message: format!("{}: this site asks {price} per request but takes no payments here yet (no ledger); see the terms to license its content.", rec.who()),
+                        rule: Some(rec.rule),
                         terms,
                         retry_after_secs: None,
                         price: Some(price.to_string()),
@@ -795,8 +849,8 @@ impl Gateway {
                     Err(wait) => self.refuse(
                 nginx,
                         &rate_limited(
-                            &who,
-                            &rec.rule,
+                            &rec.who(),
+                            rec.rule,
                             terms,
                             wait.as_secs_f64().ceil().max(1.0) as u64,
                         ),
@@ -804,7 +858,7 @@ impl Gateway {
                     ),
                 }
             }
-            Action::Tarpit => self.tarpit(live, &who, &rec.rule, terms, kind, nginx),
+            Action::Tarpit => self.tarpit(live, &rec.who(), rec.rule, terms, kind, nginx),
         }
     }
 
