@@ -237,6 +237,8 @@ pub struct Gateway {
     >,
     /// The usage ledger (accounts, charges), when `[payments] ledger` or `--ledger` names one.
     ledger: Option<tollgate_ledger::Ledger>,
+    /// `tollgate_verification_total` by outcome (verified, unverified, spoofed), registered once.
+    verification_counters: [metrics::Counter; 3],
 }
 
 /// Entries in the User-Agent cache before it is cleared.
@@ -361,6 +363,8 @@ impl Gateway {
                 foldhash::fast::FixedState::default(),
             )),
             ledger: None,
+            verification_counters: ["verified", "unverified", "spoofed"]
+                .map(|o| metrics::counter!("tollgate_verification_total", "outcome" => o)),
         }
     }
 
@@ -682,11 +686,17 @@ impl Gateway {
             class: client.class.as_str(),
         };
         self.requests_counter(live, client, d, &said).increment(1);
-        metrics::counter!("tollgate_verification_total", "outcome" => client.verification.outcome()).increment(1);
+        let outcome = match client.verification {
+            tollgate_agents::verify::Verification::Verified(_) => 0,
+            tollgate_agents::verify::Verification::Unverified(_) => 1,
+            tollgate_agents::verify::Verification::Spoofed(_) => 2,
+        };
+        self.verification_counters[outcome].increment(1);
         for &i in &d.shadowed {
             metrics::counter!("tollgate_shadow_matches_total", "rule" => policy.rules()[i].name.clone()).increment(1);
         }
-        let signature = (!matches!(sig, crate::websig::SigOutcome::Unsigned)).then(|| sig.summary());
+        let signature =
+            (!matches!(sig, crate::websig::SigOutcome::Unsigned)).then(|| sig.summary());
         tracing::info!(
             target: "tollgate::decision",
             client = %ip,

@@ -125,23 +125,27 @@ pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
             ("application/json", format!("{o}\n"))
         }
         AnswerKind::Text => {
-            let mut t = format!(
-                "{} {}\n{}\n",
+            use std::fmt::Write as _;
+            let mut t = String::with_capacity(160 + r.message.len());
+            let _ = writeln!(
+                t,
+                "{} {}",
                 r.status.as_u16(),
-                r.status.canonical_reason().unwrap_or(""),
-                r.message
+                r.status.canonical_reason().unwrap_or("")
             );
+            t.push_str(&r.message);
+            t.push('\n');
             if let Some(p) = &r.price {
-                t.push_str(&format!("price: {p} per request\n"));
+                let _ = writeln!(t, "price: {p} per request");
             }
             if let Some(c) = r.crawler_error {
-                t.push_str(&format!("crawler-error: {c}\n"));
+                let _ = writeln!(t, "crawler-error: {c}");
             }
             if let Some(rule) = r.rule {
-                t.push_str(&format!("rule: {rule}\n"));
+                let _ = writeln!(t, "rule: {rule}");
             }
             if let Some(terms) = r.terms {
-                t.push_str(&format!("terms: {terms}\n"));
+                let _ = writeln!(t, "terms: {terms}");
             }
             ("text/plain; charset=utf-8", t)
         }
