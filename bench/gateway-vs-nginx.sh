@@ -11,7 +11,8 @@
 #
 # Both proxies get one core and one worker (nginx `worker_processes 1`; tollgate's tokio runtime
 # with TOKIO_WORKER_THREADS=1, which `Builder::new_multi_thread` reads), keep-alive to the origin,
-# and write one log line per request to a file (nginx `access_log ... combined`; tollgate's
+# and write one log line per request to a file, both buffered in 64 KiB blocks flushed every 100 ms
+# (nginx `access_log ... combined buffer=64k flush=100ms`; tollgate's
 # decision line at TOLLGATE_LOG=info, stderr to a file). tollgate runs its full path: User-Agent
 # classification, IP-range verification, the policy, metrics (the Prometheus recorder is always
 # installed; the admin listener is on). Load: wrk -t1 with a rotating mix of ten real browser
@@ -281,6 +282,7 @@ run() { # round case server(tollgate|nginx) path mode [seconds]
   local port pid log before after line
   if [ "$server" = tollgate ]; then port=$P_TOLL pid=$TOLL_PID log=$OUT/tollgate.log
   else port=$P_NGINX pid=$NGINX_WORKER log=$OUT/proxy/logs/access.log; fi
+  sleep 0.3 # both buffer their log lines (64 KiB, flushed every 100 ms): let the last run's out
   : > "$log" # both open their log with O_APPEND: truncating keeps the disk small
   before=$(cpu_ticks "$pid") || exit 1
   line=$(timeout $((secs + 30)) nice -n "$NICE" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --latency \
@@ -289,6 +291,7 @@ run() { # round case server(tollgate|nginx) path mode [seconds]
   after=$(cpu_ticks "$pid") || { echo "$server died during the $case run" >&2; exit 1; }
   [ "$round" = warmup ] && return 0
   local lines
+  sleep 0.3 # the buffered log lines of this run reach the file
   if [ "$server" = tollgate ]; then lines=$(grep -c 'decision' "$log" || true); else lines=$(wc -l < "$log"); fi
   echo "$line" | sed 's/^RESULT //; s/[a-z0-9_]*=//g' | {
     read -r req dur _p50 p99 sock non2xx
@@ -375,10 +378,10 @@ so other work on the machine takes less of the cores but still shows up as noise
 Origin: nginx ({nginx_v}, `worker_processes 1`, `access_log off`) serving a 1 KB and a 10 KB static
 HTML page on loopback. In front of it, on their own core (`taskset`), each with one worker:
 **nginx** `proxy_pass` to an `upstream {{ keepalive 64; }}` (`proxy_http_version 1.1`,
-`Connection ""`, `access_log` combined to a file) and **tollgate** `serve` (the policy of
+`Connection ""`, `access_log` combined to a file with `buffer=64k flush=100ms`) and **tollgate** `serve` (the policy of
 examples/tollgate.toml without `[signals]`: full User-Agent classification, IP-range verification,
 policy decision, Prometheus metrics and admin listener on, one `TOLLGATE_LOG=info` decision line per
-request to a file; `TOKIO_WORKER_THREADS=1`, {threads} OS threads in all). Load: wrk {wrk_v}
+request to a file, buffered the same way; `TOKIO_WORKER_THREADS=1`, {threads} OS threads in all). Load: wrk {wrk_v}
 `-t1 -c{conns} -d{duration}s` on the other core (shared with the origin), rotating ten real browser
 User-Agents; the locally answered runs send GPTBot from loopback (spoofed → 403) or with
 `X-Forwarded-For: 132.196.86.17` from a trusted proxy (verified → 402 with a price). {rounds} rounds,
