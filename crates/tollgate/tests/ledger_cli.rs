@@ -253,6 +253,24 @@ fn bad_input_errors_name_the_argument_or_account() {
         assert!(stderr(&out).contains("no ledger at "), "{}", stderr(&out));
     }
     ok(&db, &["accounts", "add", "acme"]);
+    let out = tollgate(
+        &db,
+        &[
+            "invoice",
+            "--account",
+            "acme",
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-11-01",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--from must be before --to"),
+        "{}",
+        stderr(&out)
+    );
     let out = tollgate(&db, &["accounts", "credit", "nobody", "USD 1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

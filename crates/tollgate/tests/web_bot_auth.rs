@@ -663,6 +663,30 @@ fn signed_headers_with(
         .collect()
 }
 
+/// A zero or day-plus validity would make a signature no site accepts: refused up front.
+#[test]
+fn sign_refuses_a_validity_no_site_accepts() {
+    for v in ["0", "86401"] {
+        let out = tollgate_cmd()
+            .args([
+                "sign",
+                "--key",
+                "/nonexistent.jwk",
+                "--agent",
+                "https://a.example",
+            ])
+            .args(["--validity", v, "GET", "https://b.example/"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{v}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--validity"),
+            "{v}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// A base64url thumbprint can begin with `-` (1 key in 64): the CLI must take it as the value.
 #[test]
 fn a_thumbprint_beginning_with_a_hyphen_is_registered_and_revoked() {

@@ -113,6 +113,11 @@ pub fn invoice(a: InvoiceArgs) -> anyhow::Result<ExitCode> {
         .map(|s| parse_time("--from", s))
         .transpose()?;
     let to = a.to.as_deref().map(|s| parse_time("--to", s)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            anyhow::bail!("--from must be before --to (the period is [from, to))");
+        }
+    }
     runtime()?.block_on(async {
         let l = a.ledger.open().await?;
         let account = l

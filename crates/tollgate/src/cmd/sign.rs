@@ -36,8 +36,9 @@ pub struct SignArgs {
     /// `--header 'crawler-max-price: USD 0.05'`.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
-    /// Seconds the signature is valid (`expires − created`). Default 60.
-    #[arg(long, default_value_t = 60)]
+    /// Seconds the signature is valid (`expires − created`), 1 to 86 400 (sites refuse longer
+    /// windows by default). Default 60.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=86_400))]
     pub validity: i64,
     /// Sign without a nonce (sites that require nonces for charged requests refuse these).
     #[arg(long)]
