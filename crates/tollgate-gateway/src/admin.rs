@@ -74,18 +74,6 @@ pub struct UsageQuery {
     pub to: Option<String>,
 }
 
-/// Unix milliseconds of `2026-11-01` (UTC midnight) or an RFC 3339 time.
-fn parse_time(s: &str) -> Option<i64> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return d
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp_millis());
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
-
 fn bad_request(msg: String) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -118,7 +106,7 @@ async fn usage(
     let mut range = [None, None];
     for (slot, (name, v)) in range.iter_mut().zip([("from", &q.from), ("to", &q.to)]) {
         if let Some(v) = v {
-            match parse_time(v) {
+            match tollgate_ledger::period_bound(v) {
                 Some(t) => *slot = Some(t),
                 None => {
                     return bad_request(format!(

@@ -36,6 +36,20 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use admin::KEY_PREFIX as API_KEY_PREFIX;
 pub use db::redact;
+
+/// A bound of a usage period ([`Ledger::usage`], invoices): unix milliseconds of a date
+/// `2026-11-01` (UTC midnight) or of an RFC 3339 time (`2026-11-01T12:00:00Z`). `None` for
+/// anything else.
+pub fn period_bound(s: &str) -> Option<i64> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
 pub use hash::{canonical_bytes, entry_hash, GENESIS_HASH};
 pub use model::{
     Account, AccountAuth, AccountStatus, Billing, BrokenEntry, ChainReport, ChargeError,
@@ -352,4 +366,24 @@ fn ledger_and_its_futures_are_send(l: &Ledger, ev: UsageEvent) {
     send_future(l.verify_chain());
     send_future(l.replay_spool());
     send_future(l.issue_license_token("", "", Duration::ZERO));
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::period_bound;
+
+    #[test]
+    fn period_bounds_are_utc_dates_or_rfc3339_times_in_ms() {
+        assert_eq!(period_bound("2026-11-01"), Some(1_793_491_200_000));
+        assert_eq!(
+            period_bound("2026-11-01T01:00:00+01:00"),
+            Some(1_793_491_200_000)
+        );
+        assert_eq!(
+            period_bound("2026-11-01T00:00:00.5Z"),
+            Some(1_793_491_200_500)
+        );
+        assert_eq!(period_bound("yesterday"), None);
+        assert_eq!(period_bound("2026-13-01"), None);
+    }
 }

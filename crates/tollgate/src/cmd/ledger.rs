@@ -74,16 +74,9 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
 
 /// Unix milliseconds of `2026-11-01` (UTC midnight) or an RFC 3339 time; the error names `arg`.
 fn parse_time(arg: &str, s: &str) -> anyhow::Result<i64> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc().timestamp_millis());
-        }
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            anyhow::anyhow!("{arg} `{s}`: expected a date like 2026-11-01 or an RFC 3339 time")
-        })
+    tollgate_ledger::period_bound(s).ok_or_else(|| {
+        anyhow::anyhow!("{arg} `{s}`: expected a date like 2026-11-01 or an RFC 3339 time")
+    })
 }
 
 #[derive(Serialize)]
