@@ -3,7 +3,12 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
+use std::fmt::Write as _;
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, FORWARDED, HOST, PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use ipnet::IpNet;
 
 /// True if `peer` is one of the configured trusted proxies.
@@ -30,7 +35,7 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAd
     }
     let mut client = peer;
     let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -60,108 +65,110 @@ fn parse_forwarded_ip(s: &str) -> Option<IpAddr> {
     s.rsplit_once(':')?.0.parse().ok()
 }
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), plus `Keep-Alive`, `Proxy-Connection` and `Upgrade`.
+static HOP_BY_HOP: [&HeaderName; 9] = [
+    &CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &PROXY_AUTHENTICATE,
+    &PROXY_AUTHORIZATION,
+    &TE,
+    &TRAILER,
+    &TRANSFER_ENCODING,
+    &UPGRADE,
 ];
 
 /// Removes hop-by-hop headers, including those named in `Connection`. `Upgrade` goes too
 /// (tollgate does not proxy protocol upgrades yet).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in listed {
-        headers.remove(n);
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in listed {
+            headers.remove(n);
+        }
     }
     for n in HOP_BY_HOP {
         headers.remove(n);
     }
-    headers.remove("upgrade");
 }
 
 /// Sets the forwarding headers for the origin. From an untrusted peer, any client-sent
 /// `X-Forwarded-*`, `Forwarded` and `X-Real-IP` are dropped first; from a trusted proxy, its
 /// `X-Forwarded-For` chain is kept and the peer appended.
 pub fn set_forwarding(headers: &mut HeaderMap, peer: IpAddr, client: IpAddr, trusted_peer: bool) {
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string);
-    let proto = if trusted_peer {
-        headers
-            .get("x-forwarded-proto")
-            .and_then(|h| h.to_str().ok())
-            .filter(|p| *p == "http" || *p == "https")
-            .unwrap_or("http")
-            .to_string()
+    // A Host that is not visible ASCII is not repeated in X-Forwarded-Host or Forwarded.
+    let host = headers.get(HOST).filter(|h| h.to_str().is_ok()).cloned();
+    let proto = if trusted_peer
+        && headers
+            .get(&X_FORWARDED_PROTO)
+            .is_some_and(|p| p.as_bytes() == b"https")
+    {
+        "https"
     } else {
-        "http".to_string()
+        "http"
     };
-    let chain = if trusted_peer {
-        let prior: Vec<String> = headers
-            .get_all("x-forwarded-for")
+    let mut chain = String::with_capacity(48);
+    if trusted_peer {
+        for prior in headers
+            .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .map(str::to_string)
-            .collect();
-        let mut c = prior.join(", ");
-        if !c.is_empty() {
-            c.push_str(", ");
+        {
+            chain.push_str(prior);
+            chain.push_str(", ");
         }
-        c.push_str(&canonical(peer).to_string());
-        c
-    } else {
-        canonical(peer).to_string()
-    };
+    }
+    // Writing into a String cannot fail.
+    let _ = write!(chain, "{}", canonical(peer));
     for n in [
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "forwarded",
-        "x-real-ip",
+        &X_FORWARDED_FOR,
+        &X_FORWARDED_PROTO,
+        &X_FORWARDED_HOST,
+        &FORWARDED,
+        &X_REAL_IP,
     ] {
         headers.remove(n);
     }
-    if let Ok(v) = HeaderValue::from_str(&chain) {
-        headers.insert("x-forwarded-for", v);
+    if let Ok(v) = HeaderValue::try_from(chain) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
     }
-    headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if proto == "https" { "https" } else { "http" }),
-    );
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     if let Some(h) = &host {
-        if let Ok(v) = HeaderValue::from_str(h) {
-            headers.insert("x-forwarded-host", v);
-        }
+        headers.insert(X_FORWARDED_HOST.clone(), h.clone());
     }
-    let for_ = match client {
-        IpAddr::V4(a) => a.to_string(),
-        IpAddr::V6(a) => format!("\"[{a}]\""),
+    let mut fwd = String::with_capacity(64);
+    let _ = match client {
+        IpAddr::V4(a) => write!(fwd, "for={a};proto={proto}"),
+        IpAddr::V6(a) => write!(fwd, "for=\"[{a}]\";proto={proto}"),
     };
-    let mut fwd = format!("for={for_};proto={proto}");
-    if let Some(h) = host.filter(|h| {
-        h.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+    if let Some(h) = host.as_ref().map(HeaderValue::as_bytes).filter(|h| {
+        h.iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
     }) {
         fwd.push_str(";host=");
-        fwd.push_str(&h);
+        // Checked above: visible ASCII.
+        fwd.push_str(std::str::from_utf8(h).unwrap_or_default());
     }
-    if let Ok(v) = HeaderValue::from_str(&fwd) {
-        headers.insert("forwarded", v);
+    if let Ok(v) = HeaderValue::try_from(fwd) {
+        headers.insert(FORWARDED, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
-        headers.insert("x-real-ip", v);
+    let mut real = String::with_capacity(40);
+    let _ = write!(real, "{client}");
+    if let Ok(v) = HeaderValue::try_from(real) {
+        headers.insert(X_REAL_IP.clone(), v);
     }
 }
 
@@ -262,5 +269,45 @@ mod tests {
             m["forwarded"],
             "for=\"[2001:db8::7]\";proto=https;host=example.org"
         );
+    }
+
+    #[test]
+    fn trusted_chain_joins_every_prior_line_and_only_https_is_believed() {
+        let mut m = h(&[
+            ("host", "a.example;evil=1"),
+            ("x-forwarded-for", "198.51.100.1, 10.0.0.9"),
+            ("x-forwarded-for", "10.0.0.8"),
+            ("x-forwarded-proto", "gopher"),
+            ("x-real-ip", "6.6.6.6"),
+            ("forwarded", "for=6.6.6.6"),
+        ]);
+        let peer: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        set_forwarding(&mut m, peer, "198.51.100.1".parse().unwrap(), true);
+        assert_eq!(
+            m["x-forwarded-for"],
+            "198.51.100.1, 10.0.0.9, 10.0.0.8, 127.0.0.1"
+        );
+        assert_eq!(m.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(m["x-forwarded-proto"], "http");
+        // Kept as sent in X-Forwarded-Host; left out of Forwarded, where `;` would add a pair.
+        assert_eq!(m["x-forwarded-host"], "a.example;evil=1");
+        assert_eq!(m["forwarded"], "for=198.51.100.1;proto=http");
+        assert_eq!(m["x-real-ip"], "198.51.100.1");
+        assert_eq!(m.get_all("forwarded").iter().count(), 1);
+    }
+
+    #[test]
+    fn hop_by_hop_removal_without_connection_header_keeps_end_to_end_headers() {
+        let mut m = h(&[
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("accept", "*/*"),
+            ("cookie", "a=1"),
+        ]);
+        strip_hop_by_hop(&mut m);
+        let names: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["accept", "cookie"]);
     }
 }

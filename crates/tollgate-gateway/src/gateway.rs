@@ -239,6 +239,8 @@ pub struct Gateway {
     ledger: Option<tollgate_ledger::Ledger>,
     /// `tollgate_verification_total` by outcome (verified, unverified, spoofed), registered once.
     verification_counters: [metrics::Counter; 3],
+    /// `tollgate_upstream_seconds`, registered once.
+    upstream_seconds: metrics::Histogram,
 }
 
 /// Entries in the User-Agent cache before it is cleared.
@@ -365,6 +367,7 @@ impl Gateway {
             ledger: None,
             verification_counters: ["verified", "unverified", "spoofed"]
                 .map(|o| metrics::counter!("tollgate_verification_total", "outcome" => o)),
+            upstream_seconds: metrics::histogram!("tollgate_upstream_seconds"),
         }
     }
 
@@ -886,20 +889,22 @@ impl Gateway {
             return r;
         }
         // HTTP/2 requests carry the host as :authority; the origin speaks HTTP/1.1 and needs Host.
-        let authority = req.uri().authority().map(|a| a.as_str().to_string());
-        let headers = req.headers_mut();
-        if !headers.contains_key(HOST) {
-            let host = authority.as_deref().unwrap_or(live.upstream.default_host());
+        if !req.headers().contains_key(HOST) {
+            let host = req
+                .uri()
+                .authority()
+                .map_or(live.upstream.default_host(), |a| a.as_str());
             if let Ok(v) = HeaderValue::from_str(host) {
-                headers.insert(HOST, v);
+                req.headers_mut().insert(HOST, v);
             }
         }
+        let headers = req.headers_mut();
         strip_hop_by_hop(headers);
         set_forwarding(headers, peer, client_ip, trusted_peer);
         let started = Instant::now();
         match live.upstream.forward(req).await {
             Ok(mut resp) => {
-                metrics::histogram!("tollgate_upstream_seconds")
+                self.upstream_seconds
                     .record(started.elapsed().as_secs_f64());
                 strip_hop_by_hop(resp.headers_mut());
                 if let Some(sig) = &live.config.signals {

@@ -337,6 +337,12 @@ fn admin_metrics_count_decisions_and_need_the_token() {
         "{}",
         m.body
     );
+    assert!(
+        m.body
+            .contains("tollgate_verification_total{outcome=\"verified\"} 1"),
+        "{}",
+        m.body
+    );
     let d = get(
         &format!("{admin}/api/decisions"),
         &[("authorization", "Bearer t0ken")],
@@ -346,6 +352,112 @@ fn admin_metrics_count_decisions_and_need_the_token() {
     assert_eq!(last["agent"], "GPTBot");
     assert_eq!(last["verification"], "verified(ip-range)");
     assert_eq!(last["client"], OPENAI_IP);
+    // One proxied request: the upstream latency histogram has one observation.
+    assert!(
+        m.body.contains("tollgate_upstream_seconds_count 0"),
+        "{}",
+        m.body
+    );
+    assert_eq!(get(&s.tg.url("/"), &[("user-agent", FIREFOX)]).status, 200);
+    let m = get(
+        &format!("{admin}/metrics"),
+        &[("authorization", "Bearer t0ken")],
+    );
+    assert!(
+        m.body.contains("tollgate_upstream_seconds_count 1"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("tollgate_verification_total{outcome=\"unverified\"} 1"),
+        "{}",
+        m.body
+    );
+}
+
+/// The decision lines in `tg`'s stderr once `n` have been written (the log is flushed every
+/// 100 ms), without their timestamps.
+fn decision_lines(tg: &Tollgate, n: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let lines: Vec<String> = tg
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("tollgate::decision"))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("fewer than {n} decision lines in\n{}", tg.stderr());
+}
+
+#[test]
+fn every_request_writes_one_decision_line_in_text_and_json() {
+    let root = tempfile::tempdir().unwrap();
+    site(root.path());
+    let Some(nginx) = nginx(SERVER, root.path()) else {
+        return;
+    };
+    let origin = format!("http://127.0.0.1:{}", nginx.port);
+    let text = tollgate(CONFIG, &origin, &[]);
+    let json = tollgate(
+        &CONFIG.replace("[server]\n", "[server]\nlog_json = true\n"),
+        &origin,
+        &[],
+    );
+    for tg in [&text, &json] {
+        assert_eq!(get(&tg.url("/"), &[("user-agent", FIREFOX)]).status, 200);
+        let spoofed = get(
+            &tg.url("/private/?q=%22x%22"),
+            &[("user-agent", GPTBOT), ("x-forwarded-for", "203.0.113.9")],
+        );
+        assert_eq!(spoofed.status, 403);
+    }
+    let lines = decision_lines(&text, 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // `2026-11-29T22:14:15.442114Z  INFO …`: RFC 3339 UTC with microseconds.
+    for l in &lines {
+        assert_eq!(
+            (&l[4..5], &l[10..11], &l[19..20], &l[26..27]),
+            ("-", "T", ".", "Z"),
+            "{l}"
+        );
+    }
+    assert_eq!(
+        &lines[0][27..],
+        "  INFO tollgate::decision: decision client=127.0.0.1 method=\"GET\" path=\"/\" \
+         agent=\"-\" class=\"browser\" verification=unverified action=allow \
+         rule=\"allow-browsers\" shadow=[] signature=\"-\""
+    );
+    assert_eq!(
+        &lines[1][27..],
+        "  INFO tollgate::decision: decision client=203.0.113.9 method=\"GET\" \
+         path=\"/private/\" agent=\"GPTBot\" class=\"ai-training\" \
+         verification=spoofed action=deny rule=\"deny-spoofed\" \
+         shadow=[] signature=\"-\""
+    );
+    let lines = decision_lines(&json, 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let v: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v[1]["level"], "INFO");
+    assert_eq!(v[1]["target"], "tollgate::decision");
+    assert_eq!(
+        v[1]["fields"],
+        serde_json::json!({
+            "message": "decision", "client": "203.0.113.9", "method": "GET",
+            "path": "/private/", "agent": "GPTBot", "class": "ai-training",
+            "verification": "spoofed", "action": "deny",
+            "rule": "deny-spoofed", "shadow": "[]", "signature": "-"
+        })
+    );
+    assert_eq!(v[0]["fields"]["class"], "browser");
+    assert_eq!(v[0]["fields"]["action"], "allow");
 }
 
 const SIGNALS: &str = r#"

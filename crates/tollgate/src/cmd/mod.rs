@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod catalogue;
 pub mod ledger;
+pub mod logline;
 pub mod ranges;
 pub mod scan;
 pub mod serve;

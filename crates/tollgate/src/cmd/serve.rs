@@ -167,8 +167,9 @@ impl Drop for LogGuard {
     }
 }
 
-/// One line per decision on stderr, buffered (see [`BufferedStderr`]). Plain text unless
-/// `json`; colours only on a terminal.
+/// One line per decision on stderr, buffered (see [`BufferedStderr`]) and formatted by
+/// [`DecisionFormat`](super::logline::DecisionFormat). Plain text unless `json`; colours only on
+/// a terminal.
 fn init_logging(json: bool) -> LogGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -187,10 +188,17 @@ fn init_logging(json: bool) -> LogGuard {
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(writer.clone());
+    use super::logline::DecisionFormat;
+    use tracing_subscriber::fmt::format;
     let _ = if json {
-        builder.json().try_init()
+        builder
+            .json()
+            .event_format(DecisionFormat::new(format().json(), true))
+            .try_init()
     } else {
-        builder.try_init()
+        builder
+            .event_format(DecisionFormat::new(format(), false))
+            .try_init()
     };
     LogGuard(writer)
 }
