@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# Side-by-side: `tollgate serve` vs nginx `proxy_pass` in front of the same nginx origin, in one
-# run, alternating order each round; writes medians and ratios into docs/PERFORMANCE.md.
+# Side-by-side: `tollgate serve` vs nginx `proxy_pass` vs a bare hyper reverse proxy (the floor,
+# crates/tollgate-gateway/examples/bare_proxy.rs) in front of the same nginx origin, in one run,
+# rotating the order each round; writes medians and ratios into docs/PERFORMANCE.md.
 #
-# Usage: bench/gateway-vs-nginx.sh [ROUNDS]        (default 3; about 1 minute per round)
+# Usage: bench/gateway-vs-nginx.sh [ROUNDS]        (default 3; about 1.5 minutes per round)
 #   needs: nginx (/usr/sbin/nginx, Debian nginx-light), wrk (Debian package wrk), taskset, python3
 #   env:   DURATION=10 (seconds per wrk run), CONNS=32 (wrk connections),
 #          SERVER_CPU=1 (core for the proxy under test), LOAD_CPU=0 (core for wrk and the origin),
 #          NICE=-20 when run as root, else 0 (priority of every process the benchmark starts, so
 #          other work on the machine, e.g. a compile, takes less of the two cores)
 #
-# Both proxies get one core and one worker (nginx `worker_processes 1`; tollgate's tokio runtime
-# with TOKIO_WORKER_THREADS=1, which `Builder::new_multi_thread` reads), keep-alive to the origin,
-# and write one log line per request to a file, both buffered in 64 KiB blocks flushed every 100 ms
+# All three proxies get one core and one worker (nginx `worker_processes 1`; tollgate's and the bare
+# proxy's tokio runtime with TOKIO_WORKER_THREADS=1, which `Builder::new_multi_thread` reads) and
+# keep-alive to the origin. nginx and tollgate write one log line per request to a file (the bare
+# proxy logs nothing), both buffered in 64 KiB blocks flushed every 100 ms
 # (nginx `access_log ... combined buffer=64k flush=100ms`; tollgate's
 # decision line at TOLLGATE_LOG=info, stderr to a file). tollgate runs its full path: User-Agent
 # classification, IP-range verification, the policy, metrics (the Prometheus recorder is always
-# installed; the admin listener is on). Load: wrk -t1 with a rotating mix of ten real browser
-# User-Agents (from crates/tollgate-agents/tests/corpora/isbot-browsers.yml) for the allow path,
-# and GPTBot from loopback (spoofed -> 403) or via X-Forwarded-For from inside OpenAI's published
-# range (verified -> 402) for the locally answered path.
+# installed; the admin listener is on). The bare proxy does only what every proxy on tollgate's
+# stack must: hyper's server, the URI rewrite, X-Forwarded-For, the pooled hyper-util client.
+# Load: wrk -t1 with a rotating mix of ten real browser User-Agents (from
+# crates/tollgate-agents/tests/corpora/isbot-browsers.yml) for the allow path, and GPTBot from
+# loopback (spoofed -> 403) or via X-Forwarded-For from inside OpenAI's published range
+# (verified -> 402) for the locally answered path.
 # CPU per request = delta(utime+stime) of the serving process (/proc/PID/stat fields 14+15; for
 # nginx the worker) x 1e6 / CLK_TCK / requests. RSS = VmRSS after the run. p99 from wrk.
 set -euo pipefail
@@ -43,7 +47,11 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 cargo build --release -q -p tollgate
-BIN=$PWD/target/release/tollgate
+cargo build --release -q -p tollgate-gateway --example bare_proxy
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+BIN=$TARGET_DIR/release/tollgate
+BARE_BIN=$TARGET_DIR/release/examples/bare_proxy
 TICK=$(getconf CLK_TCK)
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -61,9 +69,9 @@ trap 'exit 130' INT TERM
 
 rm -rf "$OUT"
 mkdir -p "$OUT"/{site,origin/logs,proxy/logs}
-read -r P_ORIGIN P_NGINX P_TOLL P_ADMIN < <(python3 -c '
+read -r P_ORIGIN P_NGINX P_TOLL P_ADMIN P_BARE < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(4)]
+ss = [socket.socket() for _ in range(5)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
 
@@ -226,7 +234,7 @@ done = function(summary, latency, requests)
 end
 EOF
 
-# ---- start the origin, the nginx proxy and tollgate ---------------------------------------------
+# ---- start the origin, the nginx proxy, tollgate and the bare proxy ----------------------------
 wait_http() { # url name pid
   local i
   for i in $(seq 1 100); do
@@ -243,9 +251,13 @@ NGINX_PID=$!; PIDS+=("$NGINX_PID")
 TOKIO_WORKER_THREADS=1 TOLLGATE_LOG=info nice -n "$NICE" taskset -c "$SERVER_CPU" \
   "$BIN" serve --config "$OUT/tollgate.toml" 2>> "$OUT/tollgate.log" &
 TOLL_PID=$!; PIDS+=("$TOLL_PID")
+TOKIO_WORKER_THREADS=1 nice -n "$NICE" taskset -c "$SERVER_CPU" \
+  "$BARE_BIN" "127.0.0.1:$P_BARE" "http://127.0.0.1:$P_ORIGIN" 2>> "$OUT/bare.stderr" &
+BARE_PID=$!; PIDS+=("$BARE_PID")
 wait_http "http://127.0.0.1:$P_ORIGIN/1k.html" "origin nginx" "$ORIGIN_PID"
 wait_http "http://127.0.0.1:$P_NGINX/1k.html" "nginx proxy" "$NGINX_PID"
 wait_http "http://127.0.0.1:$P_ADMIN/healthz" "tollgate" "$TOLL_PID"
+wait_http "http://127.0.0.1:$P_BARE/1k.html" "bare proxy" "$BARE_PID"
 NGINX_WORKER=$(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" | tr -s ' ' '\n' | grep -m1 .) || true
 [ -n "$NGINX_WORKER" ] || { echo "nginx proxy has no worker process" >&2; exit 1; }
 PIDS+=("$NGINX_WORKER")
@@ -265,25 +277,30 @@ expect() { # want_status want_bytes url curl-args...
 for page in 1k:1024 10k:10240; do
   expect 200 "${page#*:}" "http://127.0.0.1:$P_NGINX/${page%:*}.html" -A "$BROWSER_UA"
   expect 200 "${page#*:}" "http://127.0.0.1:$P_TOLL/${page%:*}.html" -A "$BROWSER_UA"
+  expect 200 "${page#*:}" "http://127.0.0.1:$P_BARE/${page%:*}.html" -A "$BROWSER_UA"
 done
 expect 403 "" "http://127.0.0.1:$P_TOLL/1k.html" -A "$GPTBOT_UA"
 expect 402 "" "http://127.0.0.1:$P_TOLL/1k.html" -A "$GPTBOT_UA" -H 'X-Forwarded-For: 132.196.86.17'
 
 # ---- measuring ----------------------------------------------------------------------------------
 cpu_ticks() { # pid: utime + stime in clock ticks
-  [ -r "/proc/$1/stat" ] || { echo "process $1 is gone (see $OUT/tollgate.log, $OUT/proxy/logs/error.log)" >&2; return 1; }
+  [ -r "/proc/$1/stat" ] || { echo "process $1 is gone (see $OUT/tollgate.log, $OUT/proxy/logs/error.log, $OUT/bare.stderr)" >&2; return 1; }
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 RESULTS="$OUT/results.tsv"
 printf 'round\tcase\tserver\trequests\tduration_us\tp99_us\tsock_errors\tnon2xx\tcpu_ticks\trss_kb\tlog_lines\n' > "$RESULTS"
-run() { # round case server(tollgate|nginx) path mode [seconds]
+run() { # round case server(tollgate|nginx|bare) path mode [seconds]
   local round=$1 case=$2 server=$3 path=$4 mode=$5 secs=${6:-$DURATION}
   local port pid log before after line
-  if [ "$server" = tollgate ]; then port=$P_TOLL pid=$TOLL_PID log=$OUT/tollgate.log
-  else port=$P_NGINX pid=$NGINX_WORKER log=$OUT/proxy/logs/access.log; fi
-  sleep 0.3 # both buffer their log lines (64 KiB, flushed every 100 ms): let the last run's out
-  : > "$log" # both open their log with O_APPEND: truncating keeps the disk small
+  case $server in
+    tollgate) port=$P_TOLL pid=$TOLL_PID log=$OUT/tollgate.log ;;
+    nginx) port=$P_NGINX pid=$NGINX_WORKER log=$OUT/proxy/logs/access.log ;;
+    bare) port=$P_BARE pid=$BARE_PID log= ;; # no log
+    *) echo "unknown server $server" >&2; exit 1 ;;
+  esac
+  sleep 0.3 # tollgate and nginx buffer log lines (64 KiB, flushed every 100 ms): let the last run's out
+  [ -z "$log" ] || : > "$log" # both open their log with O_APPEND: truncating keeps the disk small
   before=$(cpu_ticks "$pid") || exit 1
   line=$(timeout $((secs + 30)) nice -n "$NICE" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --latency \
     -s "$OUT/load.lua" "http://127.0.0.1:$port$path" -- "$path" "$mode" | grep '^RESULT ') || {
@@ -292,7 +309,11 @@ run() { # round case server(tollgate|nginx) path mode [seconds]
   [ "$round" = warmup ] && return 0
   local lines
   sleep 0.3 # the buffered log lines of this run reach the file
-  if [ "$server" = tollgate ]; then lines=$(grep -c 'decision' "$log" || true); else lines=$(wc -l < "$log"); fi
+  case $server in
+    tollgate) lines=$(grep -c 'decision' "$log" || true) ;;
+    nginx) lines=$(wc -l < "$log") ;;
+    *) lines=0 ;; # the bare proxy writes no log
+  esac
   echo "$line" | sed 's/^RESULT //; s/[a-z0-9_]*=//g' | {
     read -r req dur _p50 p99 sock non2xx
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$server" "$req" "$dur" \
@@ -302,12 +323,16 @@ run() { # round case server(tollgate|nginx) path mode [seconds]
 }
 
 echo "warming up (2 s each)…" >&2
-for s in tollgate nginx; do run warmup allow-1k $s /1k.html browsers 2; run warmup allow-10k $s /10k.html browsers 2; done
+for s in tollgate nginx bare; do run warmup allow-1k $s /1k.html browsers 2; run warmup allow-10k $s /10k.html browsers 2; done
 run warmup local-403 tollgate /1k.html gptbot 2
 run warmup local-402 tollgate /1k.html gptbot-verified 2
 
 for r in $(seq 1 "$ROUNDS"); do
-  if [ $((r % 2)) -eq 1 ]; then order="tollgate nginx"; else order="nginx tollgate"; fi
+  case $((r % 3)) in # each contestant goes first, second and third in turn
+    1) order="tollgate nginx bare" ;;
+    2) order="nginx bare tollgate" ;;
+    0) order="bare tollgate nginx" ;;
+  esac
   for page in 1k 10k; do
     for who in $order; do run "$r" "allow-$page" "$who" "/$page.html" browsers; done
   done
@@ -348,20 +373,25 @@ def med(case, server):
 
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 allow = {p: (med(f"allow-{p}", "tollgate"), med(f"allow-{p}", "nginx")) for p in ("1k", "10k")}
+bare = {p: med(f"allow-{p}", "bare") for p in ("1k", "10k")}
 l403, l402 = med("local-403", "tollgate"), med("local-402", "tollgate")
 ng1k = allow["1k"][1]
 
 def table(page):
     t, n = allow[page]
+    b = bare[page]
     return f"""| {page.upper().replace('K', ' KB')} page | req/s | CPU µs/req | p99 ms | RSS MiB | proxy core busy |
 |---|---:|---:|---:|---:|---:|
 | tollgate serve | {t['rps']:,.0f} | {t['cpu']:.1f} | {t['p99']:.2f} | {t['rss']:.1f} | {t['core']:.0f} % |
 | nginx proxy_pass | {n['rps']:,.0f} | {n['cpu']:.1f} | {n['p99']:.2f} | {n['rss']:.1f} | {n['core']:.0f} % |
+| bare hyper proxy (floor) | {b['rps']:,.0f} | {b['cpu']:.1f} | {b['p99']:.2f} | {b['rss']:.1f} | {b['core']:.0f} % |
 | ratio tollgate / nginx | {t['rps']/n['rps']:.2f}× | {t['cpu']/n['cpu']:.2f}× | {t['p99']/n['p99']:.2f}× | {t['rss']/n['rss']:.2f}× | |
+| ratio bare hyper / nginx | {b['rps']/n['rps']:.2f}× | {b['cpu']/n['cpu']:.2f}× | {b['p99']/n['p99']:.2f}× | {b['rss']/n['rss']:.2f}× | |
 """
 
-errors = sum(m["sock"] for pair in allow.values() for m in pair) + l403["sock"] + l402["sock"]
-bad = sum(m["non2xx"] for pair in allow.values() for m in pair)
+errors = (sum(m["sock"] for pair in allow.values() for m in pair) + sum(m["sock"] for m in bare.values())
+          + l403["sock"] + l402["sock"])
+bad = sum(m["non2xx"] for pair in allow.values() for m in pair) + sum(m["non2xx"] for m in bare.values())
 local_bad = (l403["req"] - l403["non2xx"]) + (l402["req"] - l402["non2xx"])
 logs_ok = all(m["lines"] == m["req"] or abs(m["lines"] - m["req"]) <= int(conns) * int(rounds)
               for pair in allow.values() for m in pair)
@@ -378,19 +408,26 @@ so other work on the machine takes less of the cores but still shows up as noise
 Origin: nginx ({nginx_v}, `worker_processes 1`, `access_log off`) serving a 1 KB and a 10 KB static
 HTML page on loopback. In front of it, on their own core (`taskset`), each with one worker:
 **nginx** `proxy_pass` to an `upstream {{ keepalive 64; }}` (`proxy_http_version 1.1`,
-`Connection ""`, `access_log` combined to a file with `buffer=64k flush=100ms`) and **tollgate** `serve` (the policy of
+`Connection ""`, `access_log` combined to a file with `buffer=64k flush=100ms`), **tollgate** `serve` (the policy of
 examples/tollgate.toml without `[signals]`: full User-Agent classification, IP-range verification,
 policy decision, Prometheus metrics and admin listener on, one `TOLLGATE_LOG=info` decision line per
-request to a file, buffered the same way; `TOKIO_WORKER_THREADS=1`, {threads} OS threads in all). Load: wrk {wrk_v}
+request to a file, buffered the same way; `TOKIO_WORKER_THREADS=1`, {threads} OS threads in all) and,
+as the floor of any proxy on tollgate's stack, a **bare hyper proxy**
+(`crates/tollgate-gateway/examples/bare_proxy.rs`: tokio with `TOKIO_WORKER_THREADS=1`, hyper-util's
+`auto` server, URI rewrite, `X-Forwarded-For`, the pooled hyper-util client with bodies streamed;
+no log, no classification, no metrics). Load: wrk {wrk_v}
 `-t1 -c{conns} -d{duration}s` on the other core (shared with the origin), rotating ten real browser
 User-Agents; the locally answered runs send GPTBot from loopback (spoofed → 403) or with
 `X-Forwarded-For: 132.196.86.17` from a trusted proxy (verified → 402 with a price). {rounds} rounds,
-alternating which proxy runs first; medians. CPU µs/req is the serving process's utime+stime
+rotating which proxy runs first; medians. CPU µs/req is the serving process's utime+stime
 (`/proc/PID/stat`; for nginx the worker) per request; RSS is its VmRSS after the run (nginx's
 master adds {int(master_rss)/1024:.1f} MiB).
 
 {table('1k')}
 {table('10k')}
+tollgate's own work on the allow path: {allow['1k'][0]['cpu'] - bare['1k']['cpu']:.1f} µs CPU per request over the bare hyper
+proxy (1 KB), {allow['10k'][0]['cpu'] - bare['10k']['cpu']:.1f} (10 KB); the bare proxy writes no log line, so the log is part of it.
+
 | locally answered (tollgate only) | req/s | CPU µs/req | p99 ms | RSS MiB | vs nginx-proxied 1 KB req/s |
 |---|---:|---:|---:|---:|---:|
 | GPTBot spoofed → 403 | {l403['rps']:,.0f} | {l403['cpu']:.1f} | {l403['p99']:.2f} | {l403['rss']:.1f} | {l403['rps']/ng1k['rps']:.2f}× |
@@ -399,8 +436,9 @@ master adds {int(master_rss)/1024:.1f} MiB).
 Targets (issue): allow path ≤ 1.0× nginx's CPU per request — 1 KB {allow['1k'][0]['cpu']/allow['1k'][1]['cpu']:.2f}×
 ({verdict(cpu_ok['1k'])}), 10 KB {allow['10k'][0]['cpu']/allow['10k'][1]['cpu']:.2f}× ({verdict(cpu_ok['10k'])}); local answers ≥ 2× nginx-proxied
 req/s — 403 {l403['rps']/ng1k['rps']:.2f}×, 402 {l402['rps']/ng1k['rps']:.2f}× ({verdict(local_ok)}).
-Checks: {errors} socket errors, {bad} non-2xx answers on the allow path, {local_bad} answers other than
-403/402 on the local path; log lines {'matched' if logs_ok else '**did not match**'} requests on both proxies.
+Checks: {errors} socket errors, {bad} non-2xx answers on the allow path (all three proxies), {local_bad} answers
+other than 403/402 on the local path; log lines {'matched' if logs_ok else '**did not match**'} requests on tollgate
+and nginx (the bare proxy has no log).
 tollgate's RSS went from {rss_first:.1f} MiB after the first run to {rss_last:.1f} MiB after the last
 ({proxied:,} proxied requests; nothing scraped `/metrics` during the benchmark), so its RSS column
 depends on how long it has run; nginx's worker stayed flat.
