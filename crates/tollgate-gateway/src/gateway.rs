@@ -81,7 +81,9 @@ pub struct Live {
     /// `tollgate_requests_total` handles by label set, so the hot path does not hash label
     /// strings. Per config (rule indexes belong to one policy); bounded by agents × classes ×
     /// actions × rules.
-    counters: std::sync::RwLock<std::collections::HashMap<CounterKey, metrics::Counter>>,
+    counters: std::sync::RwLock<
+        std::collections::HashMap<CounterKey, metrics::Counter, foldhash::fast::FixedState>,
+    >,
     /// Web Bot Auth checker (`None` when `[server.web_bot_auth] enabled = false`).
     pub websig: Option<crate::websig::WebSig>,
 }
@@ -646,7 +648,12 @@ impl Gateway {
         if let Some(resp) = signal_document(&live, &orig.method, path) {
             return Ok(resp);
         }
-        let kind = answer_kind(client.class, req.headers());
+        // Only local answers use the kind; a passed request skips the Accept header scan.
+        let kind = if matches!(decision.action, Action::Allow) {
+            AnswerKind::Text
+        } else {
+            answer_kind(client.class, req.headers())
+        };
         let resp = self
             .act(
                 &live,
@@ -702,7 +709,7 @@ impl Gateway {
             (!matches!(sig, crate::websig::SigOutcome::Unsigned)).then(|| sig.summary());
         tracing::info!(
             target: "tollgate::decision",
-            client = %ip,
+            client = %crate::forwarding::IpText::new(ip),
             method = facts.method,
             path = facts.path,
             agent = said.agent.unwrap_or("-"),

@@ -60,12 +60,11 @@ where
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let level = meta.level().as_str();
         if self.json {
             w.write_str("{\"timestamp\":\"")?;
             write_timestamp(&mut w, now.as_secs(), now.subsec_micros())?;
             w.write_str("\",\"level\":\"")?;
-            w.write_str(level)?;
+            w.write_str(meta.level().as_str())?;
             w.write_str("\",\"fields\":{")?;
             let mut v = JsonFields {
                 w: &mut w,
@@ -79,7 +78,14 @@ where
             w.write_str("}\n")
         } else {
             write_timestamp(&mut w, now.as_secs(), now.subsec_micros())?;
-            write!(w, " {level:>5} ")?;
+            // tracing-subscriber pads the level to five columns, right-aligned.
+            w.write_str(match *meta.level() {
+                tracing::Level::TRACE => " TRACE ",
+                tracing::Level::DEBUG => " DEBUG ",
+                tracing::Level::INFO => "  INFO ",
+                tracing::Level::WARN => "  WARN ",
+                tracing::Level::ERROR => " ERROR ",
+            })?;
             w.write_str(meta.target())?;
             w.write_str(":")?;
             let mut v = TextFields {
@@ -164,11 +170,15 @@ impl Visit for TextFields<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        self.result = if field.name() == "message" {
-            write!(self.w, " {value:?}")
-        } else {
-            write!(self.w, " {}={value:?}", field.name())
-        };
+        self.result = (|| {
+            let w = &mut *self.w;
+            w.write_char(' ')?;
+            if field.name() != "message" {
+                w.write_str(field.name())?;
+                w.write_char('=')?;
+            }
+            write!(w, "{value:?}")
+        })();
     }
 }
 
