@@ -452,7 +452,7 @@ text = open(path).read() if os.path.exists(path) else "# Performance\n\nEvery nu
 start = text.find("## tollgate serve vs nginx proxy_pass")
 if start >= 0:
     end = text.find("\n## ", start + 3)
-    text = text[:start] + md + (text[end + 1:] if end >= 0 else "")
+    text = text[:start] + md + ("\n" + text[end + 1:] if end >= 0 else "")
 else:
     text = text.rstrip("\n") + "\n\n" + md
 open(path, "w").write(text)
