@@ -24,7 +24,9 @@ use crate::config::Config;
 use crate::forwarding::{canonical, client_addr, is_trusted, set_forwarding, strip_hop_by_hop};
 use crate::limiter::{BucketKey, Limiter};
 use crate::origin::{Upstream, UpstreamError};
-use crate::respond::{answer_kind, full, refusal, AnswerKind, Body, CarriedAnswer, Refusal};
+use crate::respond::{
+    answer_kind, full, refusal, refusal_answer, Answer, AnswerKind, Body, CarriedAnswer, Refusal,
+};
 
 /// Where nginx hands a refusal carried across `auth_request` back to tollgate
 /// (see docs/deploy/nginx-forward-auth.conf).
@@ -86,6 +88,36 @@ pub struct Live {
     >,
     /// Web Bot Auth checker (`None` when `[server.web_bot_auth] enabled = false`).
     pub websig: Option<crate::websig::WebSig>,
+    /// Refusals and quotes already built, so a repeat is a copy (their text names the agent,
+    /// the rule, the price and the terms: all fixed per key and config). Bounded by
+    /// [`ANSWER_CACHE_MAX`].
+    answers:
+        std::sync::RwLock<std::collections::HashMap<AnswerKey, Answer, foldhash::fast::FixedState>>,
+}
+
+impl Live {
+    /// The answer kept under `key`, or `build`'s, kept for next time.
+    fn answer(&self, key: AnswerKey, build: impl FnOnce() -> Answer) -> Response<Body> {
+        if let Some(a) = self
+            .answers
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).map(Answer::response))
+        {
+            return a;
+        }
+        let a = build();
+        if key.2 == OTHER_REASON {
+            return a.into_response();
+        }
+        if let Ok(mut m) = self.answers.write() {
+            if m.len() >= ANSWER_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(key, a.clone());
+        }
+        a.into_response()
+    }
 }
 
 impl Live {
@@ -114,6 +146,7 @@ impl Live {
             upstream,
             counters: Default::default(),
             websig,
+            answers: Default::default(),
         }
     }
 }
@@ -220,6 +253,47 @@ impl std::fmt::Debug for ShadowNames<'_> {
 
 /// Key of a cached `tollgate_requests_total` series: agent, class, action, rule (or reason).
 type CounterKey = (u32, u8, u8, u32);
+
+/// The deciding rule as a number: its index, or a reserved value per reason without a rule
+/// ([`OTHER_REASON`] for a reason this list does not know).
+fn rule_key(d: &Decision) -> u32 {
+    match (d.rule, d.reason) {
+        (Some(i), _) => i as u32,
+        (None, None | Some("default")) => u32::MAX,
+        (None, Some("protected-path")) => u32::MAX - 1,
+        (None, Some(_)) => OTHER_REASON,
+    }
+}
+
+/// [`rule_key`] of a reason it does not list: such answers are not kept.
+const OTHER_REASON: u32 = u32::MAX - 2;
+
+/// The [`AnswerKey`] of a local answer.
+fn answer_key(
+    client: &Client,
+    d: &Decision,
+    kind: AnswerKind,
+    nginx: bool,
+    which: u8,
+) -> AnswerKey {
+    (
+        client.agent.map_or(u32::MAX, |a| u32::from(a.0)),
+        client.class as u8,
+        rule_key(d),
+        kind as u8,
+        nginx,
+        which,
+    )
+}
+
+/// Key of a kept local answer: agent, class, rule (see [`rule_key`]), answer kind, nginx
+/// forward-auth, and which answer (0 = refusal, 1 = 402 quote without a ledger). Everything the
+/// answer says follows from these and the config it is kept with.
+type AnswerKey = (u32, u8, u32, u8, bool, u8);
+
+/// Local answers kept per config before the cache is cleared (agents × classes × rules × kinds
+/// can exceed it only under a flood of distinct agents).
+pub const ANSWER_CACHE_MAX: usize = 4096;
 
 /// The gateway: live config, shared state, and the request handler.
 pub struct Gateway {
@@ -415,11 +489,6 @@ impl Gateway {
         d: &Decision,
         said: &Said<'_>,
     ) -> metrics::Counter {
-        let rule = match (d.rule, d.reason) {
-            (Some(i), _) => i as u32,
-            (None, Some("protected-path")) => u32::MAX - 1,
-            (None, _) => u32::MAX,
-        };
         let key: CounterKey = (
             client.agent.map_or(u32::MAX, |a| u32::from(a.0)),
             client.class as u8,
@@ -431,7 +500,7 @@ impl Gateway {
                 Action::Limit(_) => 4,
                 Action::Tarpit => 5,
             },
-            rule,
+            rule_key(d),
         );
         if let Some(c) = live.counters.read().ok().and_then(|m| m.get(&key).cloned()) {
             return c;
@@ -800,20 +869,22 @@ impl Gateway {
                 }
                 resp
             }
-            Action::Deny | Action::Challenge => self.refuse(
-                nginx,
-                &Refusal {
-                    status: StatusCode::FORBIDDEN,
-                    code: "forbidden",
-                    message: format!("The site's policy does not allow {} to fetch this page.", rec.who()),
-                    rule: Some(rec.rule),
-                    terms,
-                    retry_after_secs: None,
-                    price: None,
-                    crawler_error: None,
-                },
-                kind,
-            ),
+            Action::Deny | Action::Challenge => live.answer(answer_key(client, d, kind, nginx, 0), || {
+                self.refuse_answer(
+                    nginx,
+                    &Refusal {
+                        status: StatusCode::FORBIDDEN,
+                        code: "forbidden",
+                        message: format!("The site's policy does not allow {} to fetch this page.", rec.who()),
+                        rule: Some(rec.rule),
+                        terms,
+                        retry_after_secs: None,
+                        price: None,
+                        crawler_error: None,
+                    },
+                    kind,
+                )
+            }),
             Action::Charge(price) => match self.ledger.clone() {
                 Some(ledger) => {
                     // No API key or licence token: a verified signature may name the payer.
@@ -844,21 +915,23 @@ impl Gateway {
                     self.charge(ledger, cx, req, payer).await
                 }
                 // Without a ledger a charge rule can only quote.
-                None => self.quote(
-                    live,
-                    nginx,
-                    &Refusal {
-                        status: StatusCode::PAYMENT_REQUIRED,
-                        code: "payment-required",
-                        message: format!("{}: this site asks {price} per request but takes no payments here yet (no ledger); see the terms to license its content.", rec.who()),
-                        rule: Some(rec.rule),
-                        terms,
-                        retry_after_secs: None,
-                        price: Some(price.to_string()),
-                        crawler_error: Some(crate::payment::CrawlerError::MissingCrawlerPrice.code()),
-                    },
-                    kind,
-                ),
+                None => live.answer(answer_key(client, d, kind, nginx, 1), || {
+                    self.quote_answer(
+                        live,
+                        nginx,
+                        &Refusal {
+                            status: StatusCode::PAYMENT_REQUIRED,
+                            code: "payment-required",
+                            message: format!("{}: this site asks {price} per request but takes no payments here yet (no ledger); see the terms to license its content.", rec.who()),
+                            rule: Some(rec.rule),
+                            terms,
+                            retry_after_secs: None,
+                            price: Some(price.to_string()),
+                            crawler_error: Some(crate::payment::CrawlerError::MissingCrawlerPrice.code()),
+                        },
+                        kind,
+                    )
+                }),
             },
             Action::Limit(spec) => {
                 let agent = client.agent.map(|a| a.0);
@@ -957,27 +1030,40 @@ impl Gateway {
         r: &Refusal<'_>,
         kind: AnswerKind,
     ) -> Response<Body> {
-        let mut resp = self.refuse(nginx, r, kind);
+        self.quote_answer(live, nginx, r, kind).into_response()
+    }
+
+    /// The 402 quote as an [`Answer`] (see [`Gateway::quote`]).
+    fn quote_answer(&self, live: &Live, nginx: bool, r: &Refusal<'_>, kind: AnswerKind) -> Answer {
+        let mut answer = self.refuse_answer(nginx, r, kind);
         if let Some(sig) = &live.config.signals {
             for (name, value) in &sig.headers {
                 if name == http::header::LINK {
-                    resp.headers_mut().append(name.clone(), value.clone());
+                    answer.headers.append(name.clone(), value.clone());
                 }
             }
         }
-        resp
+        answer
     }
 
     pub(crate) fn refuse(&self, nginx: bool, r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
+        self.refuse_answer(nginx, r, kind).into_response()
+    }
+
+    /// The refusal as an [`Answer`]; with nginx forward-auth, a 403 carrying it in a header.
+    fn refuse_answer(&self, nginx: bool, r: &Refusal<'_>, kind: AnswerKind) -> Answer {
         if !nginx {
-            return refusal(r, kind);
+            return refusal_answer(r, kind);
         }
-        let mut resp = Response::new(full(Bytes::new()));
-        *resp.status_mut() = StatusCode::FORBIDDEN;
+        let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&CarriedAnswer::of(r, kind).encode()) {
-            resp.headers_mut().insert("x-tollgate-answer", v);
+            headers.insert("x-tollgate-answer", v);
         }
-        resp
+        Answer {
+            status: StatusCode::FORBIDDEN,
+            headers,
+            body: Bytes::new(),
+        }
     }
 
     fn tarpit(

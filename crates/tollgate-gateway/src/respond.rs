@@ -98,8 +98,40 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A local answer held whole — status, headers, body — so it can be kept and served again:
+/// cloning shares the body bytes.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The response, consuming the answer.
+    pub fn into_response(self) -> Response<Body> {
+        let mut resp = Response::new(full(self.body));
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers;
+        resp
+    }
+
+    /// A response with this answer's status, headers and (shared) body.
+    pub fn response(&self) -> Response<Body> {
+        self.clone().into_response()
+    }
+}
+
 /// Builds the response for a refusal in the client's preferred kind.
 pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
+    refusal_answer(r, kind).into_response()
+}
+
+/// The refusal as an [`Answer`] (see [`refusal`]).
+pub fn refusal_answer(r: &Refusal<'_>, kind: AnswerKind) -> Answer {
     let (ctype, body) = match kind {
         AnswerKind::Json => {
             let mut o = serde_json::json!({
@@ -166,9 +198,8 @@ pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
             )
         }
     };
-    let mut resp = Response::new(full(body));
-    *resp.status_mut() = r.status;
-    let h = resp.headers_mut();
+    let mut headers = HeaderMap::new();
+    let h = &mut headers;
     h.insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(s) = r.retry_after_secs {
@@ -187,7 +218,11 @@ pub fn refusal(r: &Refusal<'_>, kind: AnswerKind) -> Response<Body> {
             h.insert(http::header::LINK, v);
         }
     }
-    resp
+    Answer {
+        status: r.status,
+        headers,
+        body: Bytes::from(body),
+    }
 }
 
 #[cfg(test)]

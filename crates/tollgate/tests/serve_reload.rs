@@ -96,3 +96,94 @@ fn watch_reloads_when_the_file_changes() {
     std::fs::write(tg.dir.path().join("tollgate.toml"), text).unwrap();
     assert_eq!(wait_for(&tg, 403), 403);
 }
+
+const GPTBOT_UA: &str =
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
+const CLAUDEBOT_UA: &str =
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)";
+
+fn deny_config(terms: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{{port}}"
+origin = "{{origin}}"
+terms_url = "{terms}"
+
+[[rule]]
+name = "no-ai-training"
+when = {{ class = "ai-training" }}
+action = "deny"
+"#
+    )
+}
+
+/// Refusals are kept per agent, rule and answer kind and built again after a reload: a repeat is
+/// byte for byte the first, another agent or kind gets its own, new terms show at once.
+#[test]
+fn repeated_refusals_are_identical_per_agent_and_kind_and_follow_a_reload() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("index.html"), "hi\n").unwrap();
+    let origin = format!("dir:{}", site.path().display());
+    let tg = tollgate(&deny_config("https://example.org/terms"), &origin, &[]);
+    let text = |ua: &str| get(&tg.url("/"), &[("user-agent", ua)]);
+    let first = text(GPTBOT_UA);
+    assert_eq!(first.status, 403);
+    assert_eq!(
+        first.body,
+        "403 Forbidden\nThe site's policy does not allow GPTBot (ai-training) to fetch this page.\n\
+         rule: no-ai-training\nterms: https://example.org/terms\n"
+    );
+    for _ in 0..3 {
+        let again = text(GPTBOT_UA);
+        assert_eq!(
+            (again.status, again.body.as_str()),
+            (403, first.body.as_str())
+        );
+        assert_eq!(again.header("link"), first.header("link"));
+    }
+    assert_eq!(
+        first.header("link"),
+        Some("<https://example.org/terms>; rel=\"terms-of-service\"")
+    );
+    let claude = text(CLAUDEBOT_UA);
+    assert_eq!(claude.status, 403);
+    assert!(
+        claude
+            .body
+            .contains("does not allow ClaudeBot (ai-training)"),
+        "{}",
+        claude.body
+    );
+    let json = get(
+        &tg.url("/"),
+        &[("user-agent", GPTBOT_UA), ("accept", "application/json")],
+    );
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["rule"], "no-ai-training");
+    assert_eq!(v["terms"], "https://example.org/terms");
+    // Text again after JSON: still the text answer.
+    assert_eq!(text(GPTBOT_UA).body, first.body);
+
+    let path = tg.dir.path().join("tollgate.toml");
+    let new = deny_config("https://example.org/new-terms")
+        .replace("{port}", &tg.port.to_string())
+        .replace("{origin}", &origin);
+    std::fs::write(&path, new).unwrap();
+    hup(&tg);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut body = String::new();
+    while Instant::now() < deadline {
+        body = text(GPTBOT_UA).body;
+        if body.contains("new-terms") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        body,
+        "403 Forbidden\nThe site's policy does not allow GPTBot (ai-training) to fetch this page.\n\
+         rule: no-ai-training\nterms: https://example.org/new-terms\n"
+    );
+}
