@@ -196,12 +196,18 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: IpAddr, client: IpAddr, tru
     };
     let mut chain = String::with_capacity(48);
     if trusted_peer {
-        for prior in headers
+        for (i, prior) in headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
+            .enumerate()
         {
+            if i > 0 {
+                chain.push_str(", ");
+            }
             chain.push_str(prior);
+        }
+        if !chain.is_empty() {
             chain.push_str(", ");
         }
     }
@@ -411,6 +417,17 @@ mod tests {
         assert_eq!(m["x-forwarded-proto"], "http");
         assert_eq!(m["forwarded"], "for=203.0.113.5;proto=http");
         assert_eq!(m.len(), 4);
+    }
+
+    #[test]
+    fn an_empty_forwarded_for_from_a_trusted_proxy_adds_no_empty_entry() {
+        let mut m = h(&[("x-forwarded-for", "")]);
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        set_forwarding(&mut m, peer, peer, true);
+        assert_eq!(m["x-forwarded-for"], "127.0.0.1");
+        let mut m = h(&[("x-forwarded-for", ""), ("x-forwarded-for", "198.51.100.1")]);
+        set_forwarding(&mut m, peer, "198.51.100.1".parse().unwrap(), true);
+        assert_eq!(m["x-forwarded-for"], ", 198.51.100.1, 127.0.0.1");
     }
 
     #[test]

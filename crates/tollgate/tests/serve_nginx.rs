@@ -352,7 +352,8 @@ fn admin_metrics_count_decisions_and_need_the_token() {
     assert_eq!(last["agent"], "GPTBot");
     assert_eq!(last["verification"], "verified(ip-range)");
     assert_eq!(last["client"], OPENAI_IP);
-    // One proxied request: the upstream latency histogram has one observation.
+    // The upstream latency histogram is registered at start (count 0); one proxied request
+    // makes it one observation.
     assert!(
         m.body.contains("tollgate_upstream_seconds_count 0"),
         "{}",

@@ -8,7 +8,8 @@
 //! per-second timestamp and a fast path for plain ASCII values, and hands every other event (and
 //! every event on a colour terminal) to tracing-subscriber's own formatter.
 //!
-//! Output, byte for byte what tracing-subscriber 0.3 writes for the same event:
+//! Output, byte for byte what tracing-subscriber 0.3 writes for the same event (events inside a
+//! span, or with a float, error, 128-bit or bytes field, are left to the library):
 //! - text: `2026-11-29T22:14:15.442114Z  INFO tollgate::decision: decision client=127.0.0.1
 //!   method="GET" …` (string fields `Debug`-quoted, `%` fields as `Display`, `?` fields as `Debug`);
 //! - JSON: `{"timestamp":"…","level":"INFO","fields":{"message":"decision","client":"127.0.0.1",…},
@@ -54,48 +55,72 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        if meta.target() != DECISION_TARGET || w.has_ansi_escapes() {
+        // Inside a span the library's line names the span: leave such events to it.
+        let in_span =
+            event.parent().is_some() || (event.is_contextual() && ctx.lookup_current().is_some());
+        if meta.target() != DECISION_TARGET || w.has_ansi_escapes() || in_span {
             return self.inner.format_event(ctx, w, event);
         }
+        // The line is built aside and written whole, so a field kind this formatter does not
+        // write as the library does (floats, errors, 128-bit integers, bytes) can still go to
+        // the library instead.
+        let built = LINE.with(|line| {
+            let Ok(mut line) = line.try_borrow_mut() else {
+                return None;
+            };
+            line.clear();
+            let ok = self.build(&mut line, event).ok()?;
+            ok.then(|| w.write_str(&line))
+        });
+        match built {
+            Some(result) => result,
+            None => self.inner.format_event(ctx, w, event),
+        }
+    }
+}
+
+impl<F> DecisionFormat<F> {
+    /// Writes the line for `event` into `line`; `Ok(false)` if a field needs the library.
+    fn build(&self, line: &mut String, event: &Event<'_>) -> Result<bool, fmt::Error> {
+        let meta = event.metadata();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        let mut v = Fields {
+            w: line,
+            json: self.json,
+            first: true,
+            unsupported: false,
+            result: Ok(()),
+        };
         if self.json {
-            w.write_str("{\"timestamp\":\"")?;
-            write_timestamp(&mut w, now.as_secs(), now.subsec_micros())?;
-            w.write_str("\",\"level\":\"")?;
-            w.write_str(meta.level().as_str())?;
-            w.write_str("\",\"fields\":{")?;
-            let mut v = JsonFields {
-                w: &mut w,
-                first: true,
-                result: Ok(()),
-            };
+            v.w.write_str("{\"timestamp\":\"")?;
+            write_timestamp(v.w, now.as_secs(), now.subsec_micros())?;
+            v.w.write_str("\",\"level\":\"")?;
+            v.w.write_str(meta.level().as_str())?;
+            v.w.write_str("\",\"fields\":{")?;
             event.record(&mut v);
             v.result?;
-            w.write_str("},\"target\":")?;
-            write_json_str(&mut w, meta.target())?;
-            w.write_str("}\n")
+            v.w.write_str("},\"target\":")?;
+            write_json_str(v.w, meta.target())?;
+            v.w.write_str("}\n")?;
         } else {
-            write_timestamp(&mut w, now.as_secs(), now.subsec_micros())?;
+            write_timestamp(v.w, now.as_secs(), now.subsec_micros())?;
             // tracing-subscriber pads the level to five columns, right-aligned.
-            w.write_str(match *meta.level() {
+            v.w.write_str(match *meta.level() {
                 tracing::Level::TRACE => " TRACE ",
                 tracing::Level::DEBUG => " DEBUG ",
                 tracing::Level::INFO => "  INFO ",
                 tracing::Level::WARN => "  WARN ",
                 tracing::Level::ERROR => " ERROR ",
             })?;
-            w.write_str(meta.target())?;
-            w.write_str(":")?;
-            let mut v = TextFields {
-                w: &mut w,
-                result: Ok(()),
-            };
+            v.w.write_str(meta.target())?;
+            v.w.write_str(":")?;
             event.record(&mut v);
             v.result?;
-            w.write_str("\n")
+            v.w.write_str("\n")?;
         }
+        Ok(!v.unsupported)
     }
 }
 
@@ -104,6 +129,8 @@ thread_local! {
     static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
     /// Scratch for `Debug` values that JSON writes as strings.
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The decision line being built.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// RFC 3339 UTC with microseconds, as tracing-subscriber's `SystemTime` timer writes it:
@@ -141,76 +168,64 @@ fn debug_plain(s: &str) -> bool {
         .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
-/// Text fields: the message bare, then ` name=value` (strings `Debug`-quoted).
-struct TextFields<'a, 'w> {
-    w: &'a mut Writer<'w>,
-    result: fmt::Result,
-}
-
-impl Visit for TextFields<'_, '_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_err() {
-            return;
-        }
-        self.result = (|| {
-            let w = &mut *self.w;
-            w.write_char(' ')?;
-            w.write_str(field.name())?;
-            if debug_plain(value) {
-                w.write_str("=\"")?;
-                w.write_str(value)?;
-                w.write_char('"')
-            } else {
-                write!(w, "={value:?}")
-            }
-        })();
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_err() {
-            return;
-        }
-        self.result = (|| {
-            let w = &mut *self.w;
-            w.write_char(' ')?;
-            if field.name() != "message" {
-                w.write_str(field.name())?;
-                w.write_char('=')?;
-            }
-            write!(w, "{value:?}")
-        })();
-    }
-}
-
-/// JSON fields: `"name":value`, strings and `Debug` values as JSON strings, numbers and
-/// booleans as such (what `tracing-serde` writes).
-struct JsonFields<'a, 'w> {
-    w: &'a mut Writer<'w>,
+/// The event's fields. Text: the message bare, then ` name=value` (strings `Debug`-quoted).
+/// JSON: `"name":value`, strings and `Debug` values as JSON strings, integers and booleans as
+/// such (what `tracing-serde` writes). Other kinds set `unsupported`.
+struct Fields<'a> {
+    w: &'a mut String,
+    json: bool,
     first: bool,
+    unsupported: bool,
     result: fmt::Result,
 }
 
-impl JsonFields<'_, '_> {
-    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+impl Fields<'_> {
+    /// Writes the separator and name of the next field, then `value`.
+    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut String) -> fmt::Result) {
         if self.result.is_err() {
             return;
         }
         let first = std::mem::replace(&mut self.first, false);
+        let w = &mut *self.w;
         self.result = (|| {
-            let w = &mut *self.w;
-            if !first {
-                w.write_char(',')?;
+            if self.json {
+                if !first {
+                    w.push(',');
+                }
+                write_json_str(w, field.name())?;
+                w.push(':');
+            } else {
+                w.push(' ');
+                if field.name() != "message" {
+                    w.push_str(field.name());
+                    w.push('=');
+                }
             }
-            write_json_str(w, field.name())?;
-            w.write_char(':')?;
             value(w)
         })();
     }
 }
 
-impl Visit for JsonFields<'_, '_> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.entry(field, |w| write_json_str(w, value));
+        if self.json {
+            self.entry(field, |w| write_json_str(w, value));
+        } else if field.name() == "message" {
+            // The library writes a message bare, even a `str` one.
+            self.entry(field, |w| {
+                w.push_str(value);
+                Ok(())
+            });
+        } else if !debug_plain(value) {
+            self.entry(field, |w| write!(w, "{value:?}"));
+        } else {
+            self.entry(field, |w| {
+                w.push('"');
+                w.push_str(value);
+                w.push('"');
+                Ok(())
+            });
+        }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
@@ -225,7 +240,31 @@ impl Visit for JsonFields<'_, '_> {
         self.entry(field, |w| write!(w, "{value}"));
     }
 
+    fn record_f64(&mut self, _: &Field, _: f64) {
+        self.unsupported = true;
+    }
+
+    fn record_i128(&mut self, _: &Field, _: i128) {
+        self.unsupported = true;
+    }
+
+    fn record_u128(&mut self, _: &Field, _: u128) {
+        self.unsupported = true;
+    }
+
+    fn record_bytes(&mut self, _: &Field, _: &[u8]) {
+        self.unsupported = true;
+    }
+
+    fn record_error(&mut self, _: &Field, _: &(dyn std::error::Error + 'static)) {
+        self.unsupported = true;
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !self.json {
+            self.entry(field, |w| write!(w, "{value:?}"));
+            return;
+        }
         self.entry(field, |w| {
             SCRATCH.with(|s| {
                 // A `Debug` impl that logs would re-enter: then use a fresh buffer.
@@ -338,6 +377,60 @@ mod tests {
         // Our path (not the fallback) wrote the decision lines: it cached this thread's second.
         assert_ne!(SECOND.get().0, u64::MAX, "decision lines took the fallback");
         (ours.text(), theirs.text())
+    }
+
+    /// Events this formatter must leave to the library, or write exactly as it does: inside a
+    /// span, with a float, an error, a `str` message, numbers and booleans.
+    #[test]
+    fn unusual_decision_events_are_written_as_the_library_writes_them() {
+        for json in [false, true] {
+            let ours = Collect::default();
+            let theirs = Collect::default();
+            for (out, fast) in [(&ours, true), (&theirs, false)] {
+                let b = tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(out.clone());
+                let dispatch = match (json, fast) {
+                    (false, true) => tracing::Dispatch::new(
+                        b.event_format(DecisionFormat::new(format(), false))
+                            .finish(),
+                    ),
+                    (false, false) => tracing::Dispatch::new(b.finish()),
+                    (true, true) => tracing::Dispatch::new(
+                        b.json()
+                            .event_format(DecisionFormat::new(format().json(), true))
+                            .finish(),
+                    ),
+                    (true, false) => tracing::Dispatch::new(b.json().finish()),
+                };
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let err = std::io::Error::other("outer");
+                    tracing::info!(target: "tollgate::decision", share = 1.5f64, "decision");
+                    tracing::info!(target: "tollgate::decision", error = &err as &dyn std::error::Error, "decision");
+                    tracing::info!(target: "tollgate::decision", big = 1u128 << 100, "decision");
+                    tracing::info!(target: "tollgate::decision", n = 7u64, neg = -3i64, ok = true, "decision");
+                    tracing::info!(target: "tollgate::decision", message = "bare \"str\"", path = "/p");
+                    let span = tracing::info_span!("conn", peer = "x").entered();
+                    tracing::info!(target: "tollgate::decision", path = "/in-span", "decision");
+                    drop(span);
+                });
+            }
+            let strip = |s: &str| -> Vec<String> {
+                s.lines()
+                    .map(|l| {
+                        if json {
+                            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                            l.replacen(v["timestamp"].as_str().unwrap(), "T", 1)
+                        } else {
+                            l[27..].to_string()
+                        }
+                    })
+                    .collect()
+            };
+            let (ours, theirs) = (strip(&ours.text()), strip(&theirs.text()));
+            assert_eq!(ours, theirs, "json={json}");
+            assert_eq!(ours.len(), 6);
+        }
     }
 
     const PATHS: [&str; 4] = [
