@@ -32,14 +32,15 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAd
         return peer;
     }
     let mut client = peer;
-    let entries: Vec<&str> = headers
+    // Right to left: the last line first, each line's entries from its end.
+    let entries = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
+        .rev()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    for e in entries.iter().rev() {
+        .flat_map(|v| v.rsplit(','))
+        .map(str::trim);
+    for e in entries {
         let Some(ip) = parse_forwarded_ip(e) else {
             break;
         };
@@ -428,6 +429,29 @@ mod tests {
         let mut m = h(&[("x-forwarded-for", ""), ("x-forwarded-for", "198.51.100.1")]);
         set_forwarding(&mut m, peer, "198.51.100.1".parse().unwrap(), true);
         assert_eq!(m["x-forwarded-for"], ", 198.51.100.1, 127.0.0.1");
+    }
+
+    #[test]
+    fn the_client_is_read_right_to_left_across_several_forwarded_for_lines() {
+        let t = nets(&["127.0.0.1/32", "10.0.0.0/8"]);
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let hdrs = h(&[
+            ("x-forwarded-for", "66.249.66.1, 10.0.0.3"),
+            ("x-forwarded-for", "198.51.100.7 , 10.0.0.2"),
+        ]);
+        assert_eq!(
+            client_addr(peer, &hdrs, &t),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        // An unparsable entry stops the walk at the last good (trusted) one.
+        let hdrs = h(&[
+            ("x-forwarded-for", "66.249.66.1"),
+            ("x-forwarded-for", "garbage, 10.0.0.2"),
+        ]);
+        assert_eq!(
+            client_addr(peer, &hdrs, &t),
+            "10.0.0.2".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

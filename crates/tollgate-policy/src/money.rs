@@ -218,8 +218,17 @@ impl fmt::Display for Money {
         if frac == 0 {
             return write!(f, "{} {units}", self.currency());
         }
-        let s = format!("{frac:06}");
-        write!(f, "{} {units}.{}", self.currency(), s.trim_end_matches('0'))
+        // Six fractional digits (micros), trailing zeros dropped; no allocation (the gateway
+        // writes prices in every 402 and decision line).
+        let mut digits = [b'0'; 6];
+        let mut n = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+        let frac_text = std::str::from_utf8(&digits[..len]).map_err(|_| fmt::Error)?;
+        write!(f, "{} {units}.{frac_text}", self.currency())
     }
 }
 
@@ -237,7 +246,17 @@ mod tests {
 
     #[test]
     fn formats_back_to_the_shortest_exact_decimal() {
-        for s in ["USD 0.002", "USD 0.01", "EUR 5", "USD 1.000001", "USD 12.5"] {
+        for s in [
+            "USD 0.002",
+            "USD 0.01",
+            "EUR 5",
+            "USD 1.000001",
+            "USD 12.5",
+            "USD 0.000001",
+            "USD 0.1",
+            "USD 100.100001",
+            "USD 0.999999",
+        ] {
             assert_eq!(s.parse::<Money>().unwrap().to_string(), s);
         }
     }
