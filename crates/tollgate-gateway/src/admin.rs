@@ -46,6 +46,7 @@ async fn metrics(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     }
     metrics::gauge!("tollgate_limiter_buckets").set(s.gateway.limiter_buckets() as f64);
     metrics::gauge!("tollgate_recent_decisions").set(s.gateway.recent_decisions().len() as f64);
+    metrics::gauge!("tollgate_answer_cache_entries").set(s.gateway.kept_answers() as f64);
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -598,6 +598,12 @@ impl Gateway {
         self.limiter.len()
     }
 
+    /// Local answers (refusals, quotes) kept for the current config; at most
+    /// [`ANSWER_CACHE_MAX`].
+    pub fn kept_answers(&self) -> usize {
+        self.live.load().answers.read().map_or(0, |m| m.len())
+    }
+
     fn original(&self, req: &Request<Incoming>, trusted_peer: bool) -> Original {
         let h = req.headers();
         if self.forward_auth && trusted_peer {

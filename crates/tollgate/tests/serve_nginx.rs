@@ -343,6 +343,12 @@ fn admin_metrics_count_decisions_and_need_the_token() {
         "{}",
         m.body
     );
+    // The 402 quote is kept for the next request from GPTBot under that rule.
+    assert!(
+        m.body.contains("tollgate_answer_cache_entries 1"),
+        "{}",
+        m.body
+    );
     let d = get(
         &format!("{admin}/api/decisions"),
         &[("authorization", "Bearer t0ken")],
