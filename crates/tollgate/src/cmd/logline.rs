@@ -1,5 +1,5 @@
-//! The per-request decision log line (`target: tollgate::decision`), formatted straight into
-//! the log buffer.
+//! The per-request decision log line (`target: tollgate::decision`), formatted without
+//! tracing-subscriber's general machinery.
 //!
 //! `tollgate serve` writes one line per decision. tracing-subscriber's general formatters spend
 //! about 3 µs per line on that (styling wrappers even with colours off, `Debug` quoting through
