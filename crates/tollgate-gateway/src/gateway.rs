@@ -96,31 +96,6 @@ pub struct Live {
 }
 
 impl Live {
-    /// The answer kept under `key`, or `build`'s, kept for next time.
-    fn answer(&self, key: AnswerKey, build: impl FnOnce() -> Answer) -> Response<Body> {
-        if let Some(a) = self
-            .answers
-            .read()
-            .ok()
-            .and_then(|m| m.get(&key).map(Answer::response))
-        {
-            return a;
-        }
-        let a = build();
-        if key.2 == OTHER_REASON {
-            return a.into_response();
-        }
-        if let Ok(mut m) = self.answers.write() {
-            if m.len() >= ANSWER_CACHE_MAX {
-                m.clear();
-            }
-            m.insert(key, a.clone());
-        }
-        a.into_response()
-    }
-}
-
-impl Live {
     /// The origin client, the Web Bot Auth checker and an empty counter cache for `config`.
     /// `previous` (on reload) hands its signature nonce and verified caches on.
     fn new(
@@ -148,6 +123,29 @@ impl Live {
             websig,
             answers: Default::default(),
         }
+    }
+
+    /// The answer kept under `key`, or `build`'s, kept for next time.
+    fn answer(&self, key: AnswerKey, build: impl FnOnce() -> Answer) -> Response<Body> {
+        if let Some(a) = self
+            .answers
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).map(Answer::response))
+        {
+            return a;
+        }
+        let a = build();
+        if key.2 == OTHER_REASON {
+            return a.into_response();
+        }
+        if let Ok(mut m) = self.answers.write() {
+            if m.len() >= ANSWER_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(key, a.clone());
+        }
+        a.into_response()
     }
 }
 

@@ -346,8 +346,8 @@ mod tests {
         );
     }
 
-    /// Lines written by ours and by tracing-subscriber's own formatter for the same events.
-    fn both(json: bool, paths: &[&str]) -> (String, String) {
+    /// What `events` logs, written by ours and by tracing-subscriber's own formatter.
+    fn with_both(json: bool, events: impl Fn()) -> (String, String) {
         let ours = Collect::default();
         let theirs = Collect::default();
         for (out, fast) in [(&ours, true), (&theirs, false)] {
@@ -367,16 +367,39 @@ mod tests {
                 ),
                 (true, false) => tracing::Dispatch::new(b.json().finish()),
             };
-            tracing::dispatcher::with_default(&dispatch, || {
-                for p in paths {
-                    emit(p);
-                }
-                tracing::info!(target: "tollgate::server", listen = "x", "other event");
-            });
+            tracing::dispatcher::with_default(&dispatch, &events);
         }
+        (ours.text(), theirs.text())
+    }
+
+    /// The lines without their timestamps (the two runs differ by microseconds): text from
+    /// column 27 on, JSON with the timestamp value replaced by `T` (checked to end in `Z`).
+    fn without_timestamps(json: bool, s: &str) -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                if json {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let t = v["timestamp"].as_str().unwrap();
+                    assert!(t.ends_with('Z'), "{l}");
+                    l.replacen(t, "T", 1)
+                } else {
+                    l[27..].to_string()
+                }
+            })
+            .collect()
+    }
+
+    /// The decision lines for `paths` and one other event, by ours and by the library.
+    fn both(json: bool, paths: &[&str]) -> (String, String) {
+        let out = with_both(json, || {
+            for p in paths {
+                emit(p);
+            }
+            tracing::info!(target: "tollgate::server", listen = "x", "other event");
+        });
         // Our path (not the fallback) wrote the decision lines: it cached this thread's second.
         assert_ne!(SECOND.get().0, u64::MAX, "decision lines took the fallback");
-        (ours.text(), theirs.text())
+        out
     }
 
     /// Events this formatter must leave to the library, or write exactly as it does: inside a
@@ -384,50 +407,21 @@ mod tests {
     #[test]
     fn unusual_decision_events_are_written_as_the_library_writes_them() {
         for json in [false, true] {
-            let ours = Collect::default();
-            let theirs = Collect::default();
-            for (out, fast) in [(&ours, true), (&theirs, false)] {
-                let b = tracing_subscriber::fmt()
-                    .with_ansi(false)
-                    .with_writer(out.clone());
-                let dispatch = match (json, fast) {
-                    (false, true) => tracing::Dispatch::new(
-                        b.event_format(DecisionFormat::new(format(), false))
-                            .finish(),
-                    ),
-                    (false, false) => tracing::Dispatch::new(b.finish()),
-                    (true, true) => tracing::Dispatch::new(
-                        b.json()
-                            .event_format(DecisionFormat::new(format().json(), true))
-                            .finish(),
-                    ),
-                    (true, false) => tracing::Dispatch::new(b.json().finish()),
-                };
-                tracing::dispatcher::with_default(&dispatch, || {
-                    let err = std::io::Error::other("outer");
-                    tracing::info!(target: "tollgate::decision", share = 1.5f64, "decision");
-                    tracing::info!(target: "tollgate::decision", error = &err as &dyn std::error::Error, "decision");
-                    tracing::info!(target: "tollgate::decision", big = 1u128 << 100, "decision");
-                    tracing::info!(target: "tollgate::decision", n = 7u64, neg = -3i64, ok = true, "decision");
-                    tracing::info!(target: "tollgate::decision", message = "bare \"str\"", path = "/p");
-                    let span = tracing::info_span!("conn", peer = "x").entered();
-                    tracing::info!(target: "tollgate::decision", path = "/in-span", "decision");
-                    drop(span);
-                });
-            }
-            let strip = |s: &str| -> Vec<String> {
-                s.lines()
-                    .map(|l| {
-                        if json {
-                            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                            l.replacen(v["timestamp"].as_str().unwrap(), "T", 1)
-                        } else {
-                            l[27..].to_string()
-                        }
-                    })
-                    .collect()
-            };
-            let (ours, theirs) = (strip(&ours.text()), strip(&theirs.text()));
+            let (ours, theirs) = with_both(json, || {
+                let err = std::io::Error::other("outer");
+                tracing::info!(target: "tollgate::decision", share = 1.5f64, "decision");
+                tracing::info!(target: "tollgate::decision", error = &err as &dyn std::error::Error, "decision");
+                tracing::info!(target: "tollgate::decision", big = 1u128 << 100, "decision");
+                tracing::info!(target: "tollgate::decision", n = 7u64, neg = -3i64, ok = true, "decision");
+                tracing::info!(target: "tollgate::decision", message = "bare \"str\"", path = "/p");
+                let span = tracing::info_span!("conn", peer = "x").entered();
+                tracing::info!(target: "tollgate::decision", path = "/in-span", "decision");
+                drop(span);
+            });
+            let (ours, theirs) = (
+                without_timestamps(json, &ours),
+                without_timestamps(json, &theirs),
+            );
             assert_eq!(ours, theirs, "json={json}");
             assert_eq!(ours.len(), 6);
         }
@@ -443,8 +437,10 @@ mod tests {
     #[test]
     fn text_decision_line_is_byte_identical_to_tracing_subscriber() {
         let (ours, theirs) = both(false, &PATHS);
-        let strip = |s: &str| -> Vec<String> { s.lines().map(|l| l[27..].to_string()).collect() };
-        assert_eq!(strip(&ours), strip(&theirs));
+        assert_eq!(
+            without_timestamps(false, &ours),
+            without_timestamps(false, &theirs)
+        );
         let first = ours.lines().next().unwrap();
         assert_eq!(
             &first[26..],
@@ -459,19 +455,10 @@ mod tests {
     #[test]
     fn json_decision_line_is_byte_identical_to_tracing_subscriber() {
         let (ours, theirs) = both(true, &PATHS);
-        // Drop the timestamp value (the two runs differ by microseconds).
-        let strip = |s: &str| -> Vec<String> {
-            s.lines()
-                .map(|l| {
-                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
-                    l.replacen(v["timestamp"].as_str().unwrap(), "T", 1)
-                })
-                .collect()
-        };
-        assert_eq!(strip(&ours), strip(&theirs));
+        let ours = without_timestamps(true, &ours);
+        assert_eq!(ours, without_timestamps(true, &theirs));
         assert_eq!(
-            strip(&ours)[0],
+            ours[0],
             "{\"timestamp\":\"T\",\"level\":\"INFO\",\"fields\":{\"message\":\"decision\",\
              \"client\":\"192.0.2.7\",\"method\":\"GET\",\"path\":\"/articles/42\",\
              \"agent\":\"GPTBot\",\"class\":\"ai-training\",\"verification\":\"spoofed\",\
