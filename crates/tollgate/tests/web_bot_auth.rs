@@ -109,6 +109,24 @@ fn tollgate_cmd() -> Command {
 }
 
 /// `tollgate sign` without `--exec`: the header lines it prints.
+/// A crawler key made by `tollgate keygen` (which must succeed) as `name` in a new temp dir:
+/// the dir (keep it alive), the key file, and the key directory JSON keygen prints.
+fn keygen(name: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join(name);
+    let out = tollgate_cmd()
+        .args(["keygen", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (keys, key, String::from_utf8(out.stdout).unwrap())
+}
+
 fn signed_headers(key: &std::path::Path, agent: &str, url: &str) -> Vec<(String, String)> {
     let out = tollgate_cmd()
         .args(["sign", "--key"])
@@ -152,19 +170,7 @@ fn signed_curl_gets_through_and_a_replay_is_refused() {
         return;
     };
     // The crawler operator: a key, and the directory to publish.
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("crawler.jwk");
-    let out = tollgate_cmd()
-        .args(["keygen", "--key"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let directory = String::from_utf8(out.stdout).unwrap();
+    let (_keys, key, directory) = keygen("crawler.jwk");
     let jwk: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
     let thumbprint = jwk["kid"].as_str().unwrap().to_string();
@@ -267,15 +273,7 @@ fn an_unreachable_directory_leaves_the_client_unverified_not_spoofed() {
     };
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("index.html"), "hi\n").unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("k.jwk");
-    assert!(tollgate_cmd()
-        .args(["keygen", "--key"])
-        .arg(&key)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    let (_keys, key, _) = keygen("k.jwk");
     // Nothing listens on this port.
     let dead = free_port();
     let tg = tollgate(
@@ -348,14 +346,7 @@ fn signed_directories_are_checked_when_required() {
         (false, 200, "verified"),
         (true, 403, "unverified(directory-unavailable)"),
     ] {
-        let keys = tempfile::tempdir().unwrap();
-        let key = keys.path().join("k.jwk");
-        let out = tollgate_cmd()
-            .args(["keygen", "--key"])
-            .arg(&key)
-            .output()
-            .unwrap();
-        let directory = String::from_utf8(out.stdout).unwrap();
+        let (_keys, key, directory) = keygen("k.jwk");
         let k = key.clone();
         let body = directory.clone();
         let (dirport, hits) = directory_server_with(directory, move |port| {
@@ -387,14 +378,7 @@ fn signed_directories_are_checked_when_required() {
 fn a_directory_over_the_size_cap_is_not_used() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("index.html"), "hi\n").unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("k.jwk");
-    let out = tollgate_cmd()
-        .args(["keygen", "--key"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    let directory = String::from_utf8(out.stdout).unwrap();
+    let (_keys, key, directory) = keygen("k.jwk");
     assert!(directory.len() > 100);
     let (dirport, hits) = directory_server(directory);
     let config = CONFIG.replace("{dirport}", &dirport.to_string()).replace(
@@ -457,14 +441,7 @@ fn redirecting_server(directory: String, location: impl Fn(u16) -> String) -> u1
 fn directory_redirects_are_followed_only_within_the_agents_origin() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("index.html"), "hi\n").unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("k.jwk");
-    let out = tollgate_cmd()
-        .args(["keygen", "--key"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    let directory = String::from_utf8(out.stdout).unwrap();
+    let (_keys, key, directory) = keygen("k.jwk");
     let same = redirecting_server(directory.clone(), |_| "/keys.json".to_string());
     // 127.0.0.2 is loopback too, but another origin.
     let off = redirecting_server(directory, |p| format!("http://127.0.0.2:{p}/keys.json"));
@@ -515,15 +492,7 @@ fn a_signature_covering_the_price_pays_from_the_keys_account() {
     let Some(nginx) = nginx(SERVER, root.path()) else {
         return;
     };
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("crawler.jwk");
-    let out = tollgate_cmd()
-        .args(["keygen", "--key"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let directory = String::from_utf8(out.stdout).unwrap();
+    let (keys, key, directory) = keygen("crawler.jwk");
     let jwk: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
     let thumbprint = jwk["kid"].as_str().unwrap().to_string();
