@@ -551,3 +551,17 @@ fn signals_are_generated_from_the_policy_and_never_blocked() {
         "{log}"
     );
 }
+
+/// Regression (CI once saw tollgate fail to start on a port from `bind(0)`): test servers get
+/// ports below the ephemeral range, which outgoing connections never take, and never the same
+/// port twice in one test process.
+#[test]
+fn test_server_ports_lie_below_the_ephemeral_range_and_do_not_repeat() {
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .map(|s| s.split_whitespace().next().unwrap().parse().unwrap())
+        .unwrap_or(32_768);
+    let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+    assert!(ports.iter().all(|p| (10_000..low).contains(p)), "{ports:?}");
+    let distinct: std::collections::HashSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), 200);
+}

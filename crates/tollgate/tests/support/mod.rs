@@ -8,15 +8,30 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound and released; fine for tests on one machine).
+/// A free loopback port for a test server. It lies below the kernel's ephemeral port range, so
+/// no outgoing connection and no `bind(0)` elsewhere can take it between this check and the
+/// server's own bind (a port from `bind(0)` could: CI once saw tollgate fail to start that way);
+/// it is unique within this test process and was free when checked.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(LOW).max(1_000);
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + span);
 }
 
 /// Finds an external program; `None` means skip (or panic under TOLLGATE_REQUIRE_EXTERNAL=1).
@@ -48,7 +63,7 @@ pub fn external(name: &str, candidates: &[&str]) -> Option<PathBuf> {
 
 /// Waits until something accepts on `port`.
 pub fn wait_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
@@ -56,6 +71,58 @@ pub fn wait_port(port: u16, what: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("{what} did not start listening on port {port}");
+}
+
+/// Why a started server is not ready.
+pub enum NotReady {
+    /// It exited (with this status) before accepting.
+    Exited(std::process::ExitStatus),
+    /// Nothing accepted on its port within the time limit.
+    Timeout,
+}
+
+/// Waits until `child` accepts on `port`, or exits, or 60 s pass.
+pub fn wait_ready(child: &mut Child, port: u16) -> Result<(), NotReady> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(NotReady::Exited(status));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(NotReady::Timeout)
+}
+
+/// Starts a server up to three times (fresh ports each time) while it fails because its address
+/// is in use; panics with its log otherwise. `start` spawns it and returns what `wait_ready` needs.
+fn start_server<T>(
+    what: &str,
+    mut start: impl FnMut() -> (T, u16),
+    child: impl Fn(&mut T) -> &mut Child,
+    log: impl Fn(&T) -> String,
+) -> T {
+    for attempt in 1..=3 {
+        let (mut server, port) = start();
+        match wait_ready(child(&mut server), port) {
+            Ok(()) => return server,
+            Err(NotReady::Exited(status)) => {
+                let log = log(&server);
+                if attempt < 3 && log.contains("in use") {
+                    eprintln!("{what} on port {port}: address in use, trying another port");
+                    continue;
+                }
+                panic!("{what} exited ({status}) before listening on port {port}; its log:\n{log}");
+            }
+            Err(NotReady::Timeout) => panic!(
+                "{what} did not start listening on port {port} within 60 s; its log:\n{}",
+                log(&server)
+            ),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
 }
 
 /// A child process killed on drop.
@@ -79,38 +146,50 @@ pub struct Nginx {
 /// `None` when nginx is not installed (and not required).
 pub fn nginx(server_block: &str, root: &Path) -> Option<Nginx> {
     let bin = external("nginx", &["/usr/sbin/nginx"])?;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let server = server_block
-        .replace("{port}", &port.to_string())
-        .replace("{root}", &root.display().to_string())
-        .replace("{dir}", &dir.path().display().to_string());
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{\n  include /etc/nginx/mime.types;\n  types {{ application/atom+xml xml; }}\n  default_type application/octet-stream;\n\
-         client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-         log_format fwd '$remote_addr \"$http_x_forwarded_for\" \"$http_forwarded\" \"$request\" $status \"$http_user_agent\"';\n\
-         access_log {d}/access.log fwd;\n{server}\n}}\n",
-        d = dir.path().display()
-    );
-    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(dir.path().join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let proc = Proc(child, "nginx".into());
-    wait_port(port, "nginx");
-    Some(Nginx {
-        port,
-        dir,
-        _proc: proc,
-    })
+    let start = || {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let server = server_block
+            .replace("{port}", &port.to_string())
+            .replace("{root}", &root.display().to_string())
+            .replace("{dir}", &dir.path().display().to_string());
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  include /etc/nginx/mime.types;\n  types {{ application/atom+xml xml; }}\n  default_type application/octet-stream;\n\
+             client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+             log_format fwd '$remote_addr \"$http_x_forwarded_for\" \"$http_forwarded\" \"$request\" $status \"$http_user_agent\"';\n\
+             access_log {d}/access.log fwd;\n{server}\n}}\n",
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new(&bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("stderr.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let nginx = Nginx {
+            port,
+            dir,
+            _proc: Proc(child, "nginx".into()),
+        };
+        (nginx, port)
+    };
+    Some(start_server(
+        "nginx",
+        start,
+        |n| &mut n._proc.0,
+        |n| {
+            let read = |f: &str| std::fs::read_to_string(n.dir.path().join(f)).unwrap_or_default();
+            format!("{}{}", read("stderr.log"), read("error.log"))
+        },
+    ))
 }
 
 impl Nginx {
@@ -130,36 +209,55 @@ pub struct Tollgate {
 }
 
 pub fn tollgate(config: &str, origin: &str, extra_args: &[&str]) -> Tollgate {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let admin = free_port();
-    let text = config
-        .replace("{port}", &port.to_string())
-        .replace("{admin}", &admin.to_string())
-        .replace("{origin}", origin);
-    let path = dir.path().join("tollgate.toml");
-    std::fs::write(&path, text).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("tollgate");
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(&path)
-        .args(extra_args)
-        .env("TOLLGATE_DATA_DIR", dir.path().join("no-data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.path().join("stderr.log")).unwrap(),
-        ))
-        .spawn()
-        .unwrap();
-    let proc = Proc(child, "tollgate".into());
-    wait_port(port, "tollgate");
-    Tollgate {
-        port,
-        admin,
-        dir,
-        proc,
+    let start = || {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let admin = free_port();
+        let text = config
+            .replace("{port}", &port.to_string())
+            .replace("{admin}", &admin.to_string())
+            .replace("{origin}", origin);
+        let path = dir.path().join("tollgate.toml");
+        std::fs::write(&path, text).unwrap();
+        let bin = assert_cmd::cargo::cargo_bin("tollgate");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .args(extra_args)
+            .env("TOLLGATE_DATA_DIR", dir.path().join("no-data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("stderr.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let tg = Tollgate {
+            port,
+            admin,
+            dir,
+            proc: Proc(child, "tollgate".into()),
+        };
+        (tg, port)
+    };
+    let mut tg = start_server("tollgate", start, |t| &mut t.proc.0, Tollgate::stderr);
+    // The main listener accepts first; the admin listener is bound before this line is printed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !tg.stderr().contains("tollgate: serving") {
+        if let Ok(Some(status)) = tg.proc.0.try_wait() {
+            panic!(
+                "tollgate exited ({status}) while starting; its log:\n{}",
+                tg.stderr()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tollgate did not finish starting within 60 s; its log:\n{}",
+            tg.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
+    tg
 }
 
 impl Tollgate {
