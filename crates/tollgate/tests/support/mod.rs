@@ -18,11 +18,7 @@ use std::time::{Duration, Instant};
 pub fn free_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     const LOW: u32 = 10_000;
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32_768);
-    let span = ephemeral_low.saturating_sub(LOW).max(1_000);
+    let span = ephemeral_port_low().saturating_sub(LOW).max(1_000);
     let start = std::process::id().wrapping_mul(7_919) % span;
     for _ in 0..span {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -32,6 +28,15 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free loopback port in {LOW}..{}", LOW + span);
+}
+
+/// The first port of the kernel's ephemeral range (`ip_local_port_range`; Linux's default
+/// 32768 where it cannot be read).
+pub fn ephemeral_port_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
 }
 
 /// Finds an external program; `None` means skip (or panic under TOLLGATE_REQUIRE_EXTERNAL=1).
@@ -65,7 +70,7 @@ pub fn external(name: &str, candidates: &[&str]) -> Option<PathBuf> {
 pub fn wait_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if accepts(port) {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -73,56 +78,52 @@ pub fn wait_port(port: u16, what: &str) {
     panic!("{what} did not start listening on port {port}");
 }
 
-/// Why a started server is not ready.
-pub enum NotReady {
-    /// It exited (with this status) before accepting.
-    Exited(std::process::ExitStatus),
-    /// Nothing accepted on its port within the time limit.
-    Timeout,
-}
-
-/// Waits until `child` accepts on `port`, or exits, or 60 s pass.
-pub fn wait_ready(child: &mut Child, port: u16) -> Result<(), NotReady> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(NotReady::Exited(status));
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(NotReady::Timeout)
-}
-
-/// Starts a server up to three times (fresh ports each time) while it fails because its address
-/// is in use; panics with its log otherwise. `start` spawns it and returns what `wait_ready` needs.
+/// Starts a server and waits until `ready` (or 60 s). While it exits because its address is in
+/// use it is started again, with fresh ports, up to three times in all; any other failure panics
+/// with its log. `start` spawns it and names its port (for messages).
 fn start_server<T>(
     what: &str,
     mut start: impl FnMut() -> (T, u16),
     child: impl Fn(&mut T) -> &mut Child,
+    ready: impl Fn(&T) -> bool,
     log: impl Fn(&T) -> String,
 ) -> T {
     for attempt in 1..=3 {
         let (mut server, port) = start();
-        match wait_ready(child(&mut server), port) {
-            Ok(()) => return server,
-            Err(NotReady::Exited(status)) => {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child(&mut server).try_wait() {
                 let log = log(&server);
                 if attempt < 3 && log.contains("in use") {
                     eprintln!("{what} on port {port}: address in use, trying another port");
-                    continue;
+                    break;
                 }
-                panic!("{what} exited ({status}) before listening on port {port}; its log:\n{log}");
+                panic!(
+                    "{what} exited ({status}) before it was ready on port {port}; its log:\n{log}"
+                );
             }
-            Err(NotReady::Timeout) => panic!(
-                "{what} did not start listening on port {port} within 60 s; its log:\n{}",
+            if ready(&server) {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} was not ready on port {port} within 60 s; its log:\n{}",
                 log(&server)
-            ),
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
     unreachable!("the last attempt returns or panics")
+}
+
+/// Whether something accepts on loopback `port`.
+fn accepts(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// A file `dir/stderr.log` for a server's standard error.
+fn stderr_file(dir: &Path) -> Stdio {
+    Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap())
 }
 
 /// A child process killed on drop.
@@ -169,9 +170,7 @@ pub fn nginx(server_block: &str, root: &Path) -> Option<Nginx> {
             .arg("-c")
             .arg(dir.path().join("nginx.conf"))
             .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("stderr.log")).unwrap(),
-            ))
+            .stderr(stderr_file(dir.path()))
             .spawn()
             .unwrap();
         let nginx = Nginx {
@@ -185,6 +184,7 @@ pub fn nginx(server_block: &str, root: &Path) -> Option<Nginx> {
         "nginx",
         start,
         |n| &mut n._proc.0,
+        |n| accepts(n.port),
         |n| {
             let read = |f: &str| std::fs::read_to_string(n.dir.path().join(f)).unwrap_or_default();
             format!("{}{}", read("stderr.log"), read("error.log"))
@@ -227,9 +227,7 @@ pub fn tollgate(config: &str, origin: &str, extra_args: &[&str]) -> Tollgate {
             .args(extra_args)
             .env("TOLLGATE_DATA_DIR", dir.path().join("no-data"))
             .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("stderr.log")).unwrap(),
-            ))
+            .stderr(stderr_file(dir.path()))
             .spawn()
             .unwrap();
         let tg = Tollgate {
@@ -240,24 +238,14 @@ pub fn tollgate(config: &str, origin: &str, extra_args: &[&str]) -> Tollgate {
         };
         (tg, port)
     };
-    let mut tg = start_server("tollgate", start, |t| &mut t.proc.0, Tollgate::stderr);
-    // The main listener accepts first; the admin listener is bound before this line is printed.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !tg.stderr().contains("tollgate: serving") {
-        if let Ok(Some(status)) = tg.proc.0.try_wait() {
-            panic!(
-                "tollgate exited ({status}) while starting; its log:\n{}",
-                tg.stderr()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tollgate did not finish starting within 60 s; its log:\n{}",
-            tg.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    tg
+    // Printed once both listeners (public and admin) are bound.
+    start_server(
+        "tollgate",
+        start,
+        |t| &mut t.proc.0,
+        |t| t.stderr().contains("tollgate: serving"),
+        Tollgate::stderr,
+    )
 }
 
 impl Tollgate {
