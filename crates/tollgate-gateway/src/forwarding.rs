@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use bytes::BytesMut;
+
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, FORWARDED, HOST, PROXY_AUTHENTICATE,
     PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
@@ -146,6 +148,22 @@ static HOP_BY_HOP: [&HeaderName; 9] = [
     &UPGRADE,
 ];
 
+/// The index in [`HOP_BY_HOP`] of `name` (lower case, as header names are), without hashing.
+fn hop_by_hop_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
+}
+
 /// Removes hop-by-hop headers, including those named in `Connection`. `Upgrade` goes too
 /// (tollgate does not proxy protocol upgrades yet).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -153,21 +171,29 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // hashes its name, so only those present are removed.
     let mut present = 0u16;
     for k in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == k) {
+        if let Some(i) = hop_by_hop_index(k.as_str()) {
             present |= 1 << i;
         }
     }
     if present == 0 {
         return;
     }
-    // Bit 0 is `Connection`: the names it lists go too.
+    // Bit 0 is `Connection`: the names it lists go too. Hop-by-hop names it lists (usually
+    // `keep-alive`) are removed below if present, so only other names become header names.
     if present & 1 != 0 {
         let listed: Vec<HeaderName> = headers
             .get_all(CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|n| {
+                !n.is_empty()
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|h| h.as_str().eq_ignore_ascii_case(n))
+            })
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .collect();
         for n in listed {
             headers.remove(n);
@@ -195,7 +221,9 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: IpAddr, client: IpAddr, tru
     } else {
         "http"
     };
-    let mut chain = String::with_capacity(48);
+    // X-Forwarded-For, Forwarded and X-Real-IP are written into one buffer and share it (one
+    // allocation per request, not one per header).
+    let mut buf = BytesMut::with_capacity(128);
     if trusted_peer {
         for (i, prior) in headers
             .get_all(&X_FORWARDED_FOR)
@@ -204,46 +232,44 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: IpAddr, client: IpAddr, tru
             .enumerate()
         {
             if i > 0 {
-                chain.push_str(", ");
+                buf.extend_from_slice(b", ");
             }
-            chain.push_str(prior);
+            buf.extend_from_slice(prior.as_bytes());
         }
-        if !chain.is_empty() {
-            chain.push_str(", ");
+        if !buf.is_empty() {
+            buf.extend_from_slice(b", ");
         }
     }
-    let peer = IpText::new(canonical(peer));
-    chain.push_str(peer.as_str());
-    // `insert` replaces every value the client sent; a header not inserted is removed.
-    set_or_remove(headers, &X_FORWARDED_FOR, HeaderValue::try_from(chain).ok());
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    set_or_remove(headers, &X_FORWARDED_HOST, host.clone());
+    buf.extend_from_slice(IpText::new(canonical(peer)).as_str().as_bytes());
+    let chain_end = buf.len();
     let client_text = IpText::new(client);
-    let mut fwd = String::with_capacity(64);
     if client.is_ipv4() {
-        fwd.push_str("for=");
-        fwd.push_str(client_text.as_str());
+        buf.extend_from_slice(b"for=");
+        buf.extend_from_slice(client_text.as_str().as_bytes());
     } else {
-        fwd.push_str("for=\"[");
-        fwd.push_str(client_text.as_str());
-        fwd.push_str("]\"");
+        buf.extend_from_slice(b"for=\"[");
+        buf.extend_from_slice(client_text.as_str().as_bytes());
+        buf.extend_from_slice(b"]\"");
     }
-    fwd.push_str(";proto=");
-    fwd.push_str(proto);
+    buf.extend_from_slice(b";proto=");
+    buf.extend_from_slice(proto.as_bytes());
     if let Some(h) = host.as_ref().map(HeaderValue::as_bytes).filter(|h| {
         h.iter()
             .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
     }) {
-        fwd.push_str(";host=");
-        // Checked above: visible ASCII.
-        fwd.push_str(std::str::from_utf8(h).unwrap_or_default());
+        buf.extend_from_slice(b";host=");
+        buf.extend_from_slice(h);
     }
-    set_or_remove(headers, &FORWARDED, HeaderValue::try_from(fwd).ok());
-    set_or_remove(
-        headers,
-        &X_REAL_IP,
-        HeaderValue::from_str(client_text.as_str()).ok(),
-    );
+    let forwarded_end = buf.len();
+    buf.extend_from_slice(client_text.as_str().as_bytes());
+    let buf = buf.freeze();
+    let value = |r: std::ops::Range<usize>| HeaderValue::from_maybe_shared(buf.slice(r)).ok();
+    // `insert` replaces every value the client sent; a header not inserted is removed.
+    set_or_remove(headers, &X_FORWARDED_FOR, value(0..chain_end));
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    set_or_remove(headers, &X_FORWARDED_HOST, host);
+    set_or_remove(headers, &FORWARDED, value(chain_end..forwarded_end));
+    set_or_remove(headers, &X_REAL_IP, value(forwarded_end..buf.len()));
 }
 
 /// `name: value` replacing any value sent before, or no `name` at all.
@@ -315,6 +341,23 @@ mod tests {
             ("upgrade", "websocket"),
             ("accept", "*/*"),
         ]);
+        strip_hop_by_hop(&mut m);
+        let names: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["accept"]);
+    }
+
+    #[test]
+    fn connection_listed_names_go_whatever_their_case_and_unlisted_ones_stay() {
+        let mut m = h(&[
+            ("connection", "Close, X-Trace ,TE,,"),
+            ("x-trace", "1"),
+            ("x-kept", "2"),
+        ]);
+        strip_hop_by_hop(&mut m);
+        let names: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+        // Listing a hop-by-hop name that is absent removes nothing else.
+        let mut m = h(&[("connection", "Keep-Alive"), ("accept", "*/*")]);
         strip_hop_by_hop(&mut m);
         let names: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["accept"]);

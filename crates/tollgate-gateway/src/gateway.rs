@@ -202,8 +202,9 @@ impl Said<'_> {
 struct RecentEntry {
     time: i64,
     client: IpAddr,
-    method: Box<str>,
-    path: Box<str>,
+    method: Shared,
+    /// The target as requested; `/api/decisions` shows its path (no query).
+    target: Shared,
     client_class: Client,
     decision: Decision,
     signature: Option<String>,
@@ -217,8 +218,13 @@ impl RecentEntry {
         DecisionRecord {
             time: self.time,
             client: self.client.to_string(),
-            method: self.method.to_string(),
-            path: self.path.to_string(),
+            method: self.method.as_str().to_string(),
+            path: self
+                .target
+                .as_str()
+                .split_once('?')
+                .map_or(self.target.as_str(), |(p, _)| p)
+                .to_string(),
             agent: self
                 .client_class
                 .agent
@@ -337,11 +343,46 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Text of the request held in hyper's own buffers: making one, or cloning it, shares the bytes
+/// instead of copying them (one `String` per field per request otherwise).
+#[derive(Clone)]
+pub(crate) enum Shared {
+    /// A fixed default (`GET`, `/`).
+    Static(&'static str),
+    /// The request method.
+    Method(http::Method),
+    /// The request target (origin form).
+    Target(http::uri::PathAndQuery),
+    /// The target's authority (HTTP/2 `:authority`, absolute-form targets).
+    Authority(http::uri::Authority),
+    /// A header value that is visible ASCII (checked when made: see [`Shared::header`]).
+    Header(HeaderValue),
+}
+
+impl Shared {
+    /// `v` if it is visible ASCII (`HeaderValue::to_str` succeeds).
+    fn header(v: &HeaderValue) -> Option<Shared> {
+        v.to_str().is_ok().then(|| Shared::Header(v.clone()))
+    }
+
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Shared::Static(s) => s,
+            Shared::Method(m) => m.as_str(),
+            Shared::Target(t) => t.as_str(),
+            Shared::Authority(a) => a.as_str(),
+            // Checked in `Shared::header`.
+            Shared::Header(v) => v.to_str().unwrap_or_default(),
+        }
+    }
+}
+
 /// The original request, as seen by the gateway or (forward-auth) reported by the proxy.
 pub(crate) struct Original {
-    method: String,
-    target: String,
-    host: Option<String>,
+    method: Shared,
+    target: Shared,
+    host: Option<Shared>,
 }
 
 impl Original {
@@ -353,12 +394,12 @@ impl Original {
             return format!(
                 "{}{}",
                 sig.config.site_url.trim_end_matches('/'),
-                self.target
+                self.target.as_str()
             );
         }
         match &self.host {
-            Some(h) => format!("//{h}{}", self.target),
-            None => self.target.clone(),
+            Some(h) => format!("//{}{}", h.as_str(), self.target.as_str()),
+            None => self.target.as_str().to_string(),
         }
     }
 }
@@ -604,30 +645,28 @@ impl Gateway {
 
     fn original(&self, req: &Request<Incoming>, trusted_peer: bool) -> Original {
         let h = req.headers();
+        let shared = |name: &str| h.get(name).and_then(Shared::header);
         if self.forward_auth && trusted_peer {
-            let method = header_str(h, "x-forwarded-method")
-                .or_else(|| header_str(h, "x-original-method"))
-                .unwrap_or("GET");
-            let target = header_str(h, "x-forwarded-uri")
-                .or_else(|| header_str(h, "x-original-uri"))
-                .unwrap_or("/");
-            let host = header_str(h, "x-forwarded-host").or_else(|| header_str(h, "host"));
             return Original {
-                method: method.to_string(),
-                target: target.to_string(),
-                host: host.map(str::to_string),
+                method: shared("x-forwarded-method")
+                    .or_else(|| shared("x-original-method"))
+                    .unwrap_or(Shared::Static("GET")),
+                target: shared("x-forwarded-uri")
+                    .or_else(|| shared("x-original-uri"))
+                    .unwrap_or(Shared::Static("/")),
+                host: shared("x-forwarded-host").or_else(|| shared("host")),
             };
         }
         Original {
-            method: req.method().as_str().to_string(),
+            method: Shared::Method(req.method().clone()),
             target: req
                 .uri()
                 .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into()),
-            host: header_str(h, "host")
-                .map(str::to_string)
-                .or_else(|| req.uri().authority().map(|a| a.as_str().to_string())),
+                .map_or(Shared::Static("/"), |p| Shared::Target(p.clone())),
+            host: h
+                .get(HOST)
+                .and_then(Shared::header)
+                .or_else(|| req.uri().authority().cloned().map(Shared::Authority)),
         }
     }
 
@@ -647,7 +686,7 @@ impl Gateway {
         let trusted_peer = is_trusted(peer_ip, &server.trusted_proxies);
         let client_ip = client_addr(peer_ip, req.headers(), &server.trusted_proxies);
         let orig = self.original(&req, trusted_peer);
-        let (path, query) = match orig.target.split_once('?') {
+        let (path, query) = match orig.target.as_str().split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (orig.target.as_str(), None),
         };
@@ -668,8 +707,8 @@ impl Gateway {
             .unwrap_or(b"");
         let facts = RequestFacts {
             client_ip: Some(client_ip),
-            method: &orig.method,
-            host: orig.host.as_deref(),
+            method: orig.method.as_str(),
+            host: orig.host.as_ref().map(Shared::as_str),
             path,
             query,
             user_agent: ua,
@@ -709,6 +748,7 @@ impl Gateway {
         let record = self.record(
             &live,
             &classifier,
+            &orig,
             &facts,
             &client,
             &decision,
@@ -718,7 +758,7 @@ impl Gateway {
         // Later phases find the verified signature (thumbprint, covered components) here.
         crate::websig::hand_over(live.websig.as_ref(), &sig, &decision, req.extensions_mut());
         // Phase 4: act. Signal documents are answered here, never blocked (invariant 3).
-        if let Some(resp) = signal_document(&live, &orig.method, path) {
+        if let Some(resp) = signal_document(&live, orig.method.as_str(), path) {
             return Ok(resp);
         }
         // Only local answers use the kind; a passed request skips the Accept header scan.
@@ -749,11 +789,11 @@ impl Gateway {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[allow(clippy::too_many_arguments)]
     fn record<'a>(
         &self,
         live: &'a Arc<Live>,
         classifier: &'a Arc<Classifier>,
+        orig: &Original,
         facts: &RequestFacts<'_>,
         client: &Client,
         d: &'a Decision,
@@ -797,8 +837,8 @@ impl Gateway {
         let entry = RecentEntry {
             time: facts.time.unwrap_or(0),
             client: ip,
-            method: facts.method.into(),
-            path: facts.path.into(),
+            method: orig.method.clone(),
+            target: orig.target.clone(),
             client_class: *client,
             decision: d.clone(),
             signature,
@@ -864,7 +904,7 @@ impl Gateway {
                         crate::charge::record_free(
                             ledger,
                             auth,
-                            &orig.method,
+                            orig.method.as_str(),
                             orig.url(live),
                             rec,
                             resp.status(),
@@ -913,7 +953,7 @@ impl Gateway {
                         price: *price,
                         kind,
                         nginx,
-                        method: &orig.method,
+                        method: orig.method.as_str(),
                         url: orig.url(live),
                     };
                     self.charge(ledger, cx, req, payer).await

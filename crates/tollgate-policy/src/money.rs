@@ -211,24 +211,43 @@ impl FromStr for Money {
 
 impl fmt::Display for Money {
     /// `USD 0.002`: the shortest decimal that is exact (at least one fractional digit for
-    /// amounts below one unit, none for whole amounts: `USD 5`).
+    /// amounts below one unit, none for whole amounts: `USD 5`). Written into a stack buffer
+    /// and out in one piece, without `core::fmt`'s integer formatting (the gateway writes prices
+    /// in every 402 and decision line).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let units = self.micros / MICROS_PER_UNIT;
-        let frac = self.micros % MICROS_PER_UNIT;
-        if frac == 0 {
-            return write!(f, "{} {units}", self.currency());
+        // "CUR " + up to 20 digits of units + "." + 6 fractional digits.
+        let mut buf = [0u8; 31];
+        // `currency()` is three bytes of UTF-8 whatever the field holds.
+        buf[..3].copy_from_slice(self.currency().as_bytes());
+        buf[3] = b' ';
+        let mut units = self.micros / MICROS_PER_UNIT;
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (units % 10) as u8;
+            units /= 10;
+            if units == 0 {
+                break;
+            }
         }
-        // Six fractional digits (micros), trailing zeros dropped; no allocation (the gateway
-        // writes prices in every 402 and decision line).
-        let mut digits = [b'0'; 6];
-        let mut n = frac;
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
+        let mut len = 4 + digits.len() - start;
+        buf[4..len].copy_from_slice(&digits[start..]);
+        let mut frac = self.micros % MICROS_PER_UNIT;
+        if frac != 0 {
+            buf[len] = b'.';
+            let mut frac_digits = [b'0'; 6];
+            for d in frac_digits.iter_mut().rev() {
+                *d = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+            // Trailing zeros dropped.
+            let kept = 6 - frac_digits.iter().rev().take_while(|&&d| d == b'0').count();
+            buf[len + 1..len + 1 + kept].copy_from_slice(&frac_digits[..kept]);
+            len += 1 + kept;
         }
-        let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
-        let frac_text = std::str::from_utf8(&digits[..len]).map_err(|_| fmt::Error)?;
-        write!(f, "{} {units}.{frac_text}", self.currency())
+        // UTF-8 currency, then ASCII.
+        f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -259,6 +278,27 @@ mod tests {
         ] {
             assert_eq!(s.parse::<Money>().unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn formats_the_extremes_and_a_bad_currency_without_failing() {
+        let m = |micros| Money {
+            currency: *b"USD",
+            micros,
+        };
+        assert_eq!(m(0).to_string(), "USD 0");
+        assert_eq!(m(u64::MAX).to_string(), "USD 18446744073709.551615");
+        assert_eq!(m(10_000_000).to_string(), "USD 10");
+        assert_eq!(m(100_000_000_500_000).to_string(), "USD 100000000.5");
+        let bad = Money {
+            currency: [0xff, b'S', b'D'],
+            micros: 2_000,
+        };
+        assert_eq!(bad.to_string(), "??? 0.002");
+        assert_eq!(
+            crate::Action::Charge(m(2_000)).to_string(),
+            "charge(USD 0.002)"
+        );
     }
 
     #[test]

@@ -71,7 +71,11 @@ impl Action {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Charge(p) => write!(f, "charge({p})"),
+            Action::Charge(p) => {
+                f.write_str("charge(")?;
+                fmt::Display::fmt(p, f)?;
+                f.write_str(")")
+            }
             other => f.write_str(other.name()),
         }
     }
