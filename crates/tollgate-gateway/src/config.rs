@@ -144,6 +144,8 @@ struct ServerDoc {
     connect_timeout_ms: u64,
     #[serde(default = "default_upstream_secs")]
     upstream_timeout_secs: u64,
+    #[serde(default = "default_client_header_secs")]
+    client_header_timeout_secs: u64,
     #[serde(default)]
     terms_url: Option<String>,
     #[serde(default)]
@@ -172,6 +174,9 @@ fn default_connect_ms() -> u64 {
 }
 fn default_upstream_secs() -> u64 {
     30
+}
+fn default_client_header_secs() -> u64 {
+    60
 }
 
 /// What charged routes do when the ledger cannot be written (issue #5, DESIGN.md).
@@ -261,6 +266,11 @@ pub struct ServerConfig {
     pub connect_timeout_ms: u64,
     /// Time to wait for the origin's response head, seconds.
     pub upstream_timeout_secs: u64,
+    /// HTTP/1.1 connections: time a client has to send a whole request head, counted from
+    /// when tollgate starts waiting for it (so it also bounds an idle keep-alive connection),
+    /// seconds; then the connection is closed. 0 = no limit. Like nginx's
+    /// `client_header_timeout` (default 60 s): slow or silent clients cannot hold connections.
+    pub client_header_timeout_secs: u64,
     /// Linked from every refusal.
     pub terms_url: Option<String>,
     /// Admin listener, if any.
@@ -434,6 +444,7 @@ impl Config {
                 trusted_proxies: trusted,
                 connect_timeout_ms: s.connect_timeout_ms,
                 upstream_timeout_secs: s.upstream_timeout_secs,
+                client_header_timeout_secs: s.client_header_timeout_secs,
                 terms_url: s.terms_url,
                 admin: s.admin,
                 tarpit: s.tarpit,

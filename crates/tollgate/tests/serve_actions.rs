@@ -114,3 +114,65 @@ fn a_unix_socket_origin_is_proxied() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "via unix socket\n");
 }
+
+/// Reads from `s` until the peer closes it (or `limit` passes); the bytes and the time taken.
+fn read_until_closed(s: &mut std::net::TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
+    use std::io::Read;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let t = Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (out, t.elapsed())
+}
+
+#[test]
+fn slow_or_idle_clients_are_disconnected_after_the_client_header_timeout() {
+    use std::io::Write;
+    let (_d, origin) = site();
+    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_header_timeout_secs = 1\n";
+    let tg = tollgate(config, &origin, &[]);
+    // Half a request head, then silence (slowloris): closed after about a second, unanswered.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: example.org\r\n")
+        .unwrap();
+    let (out, took) = read_until_closed(&mut s, Duration::from_secs(10));
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "closed after {took:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out), "");
+    // A whole request is answered; the idle keep-alive connection is then closed the same way.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
+    s.write_all(
+        format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let (out, took) = read_until_closed(&mut s, Duration::from_secs(10));
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nhi\n"), "{out}");
+    assert!(
+        took < Duration::from_secs(5),
+        "idle connection kept {took:?}"
+    );
+}
+
+#[test]
+fn without_a_client_header_timeout_an_idle_connection_stays_open() {
+    use std::io::Write;
+    let (_d, origin) = site();
+    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_header_timeout_secs = 0\n";
+    let tg = tollgate(config, &origin, &[]);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: example.org\r\n")
+        .unwrap();
+    let (out, took) = read_until_closed(&mut s, Duration::from_millis(2500));
+    // Still open when the read gave up: nothing was read and the connection was not closed.
+    assert!(took >= Duration::from_millis(2400), "closed after {took:?}");
+    assert_eq!(String::from_utf8_lossy(&out), "");
+    // The rest of the head, late, is still answered.
+    s.write_all(format!("User-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let (out, _) = read_until_closed(&mut s, Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200 OK\r\n"));
+}
