@@ -202,9 +202,11 @@ impl Said<'_> {
 struct RecentEntry {
     time: i64,
     client: IpAddr,
-    method: Shared,
-    /// The target as requested; `/api/decisions` shows its path (no query).
-    target: Shared,
+    /// The method and then the path (no query), copied: a [`Shared`] would keep hyper's whole
+    /// read buffer (up to hundreds of KiB) alive for as long as the entry is kept.
+    method_path: Box<str>,
+    /// Where the method ends in `method_path`.
+    method_len: usize,
     client_class: Client,
     decision: Decision,
     signature: Option<String>,
@@ -215,16 +217,16 @@ struct RecentEntry {
 impl RecentEntry {
     fn record(&self) -> DecisionRecord {
         let policy = &self.live.config.policy;
+        // A char boundary: the end of the method's `str`.
+        let (method, path) = self
+            .method_path
+            .split_at_checked(self.method_len)
+            .unwrap_or(("", &self.method_path));
         DecisionRecord {
             time: self.time,
             client: self.client.to_string(),
-            method: self.method.as_str().to_string(),
-            path: self
-                .target
-                .as_str()
-                .split_once('?')
-                .map_or(self.target.as_str(), |(p, _)| p)
-                .to_string(),
+            method: method.to_string(),
+            path: path.to_string(),
             agent: self
                 .client_class
                 .agent
@@ -748,7 +750,6 @@ impl Gateway {
         let record = self.record(
             &live,
             &classifier,
-            &orig,
             &facts,
             &client,
             &decision,
@@ -793,7 +794,6 @@ impl Gateway {
         &self,
         live: &'a Arc<Live>,
         classifier: &'a Arc<Classifier>,
-        orig: &Original,
         facts: &RequestFacts<'_>,
         client: &Client,
         d: &'a Decision,
@@ -837,8 +837,8 @@ impl Gateway {
         let entry = RecentEntry {
             time: facts.time.unwrap_or(0),
             client: ip,
-            method: orig.method.clone(),
-            target: orig.target.clone(),
+            method_path: [facts.method, facts.path].concat().into(),
+            method_len: facts.method.len(),
             client_class: *client,
             decision: d.clone(),
             signature,
