@@ -144,8 +144,8 @@ struct ServerDoc {
     connect_timeout_ms: u64,
     #[serde(default = "default_upstream_secs")]
     upstream_timeout_secs: u64,
-    #[serde(default = "default_client_header_secs")]
-    client_header_timeout_secs: u64,
+    #[serde(default = "default_client_idle_secs")]
+    client_idle_timeout_secs: u64,
     #[serde(default)]
     terms_url: Option<String>,
     #[serde(default)]
@@ -175,7 +175,7 @@ fn default_connect_ms() -> u64 {
 fn default_upstream_secs() -> u64 {
     30
 }
-fn default_client_header_secs() -> u64 {
+fn default_client_idle_secs() -> u64 {
     60
 }
 
@@ -266,11 +266,12 @@ pub struct ServerConfig {
     pub connect_timeout_ms: u64,
     /// Time to wait for the origin's response head, seconds.
     pub upstream_timeout_secs: u64,
-    /// HTTP/1.1 connections: time a client has to send a whole request head, counted from
-    /// when tollgate starts waiting for it (so it also bounds an idle keep-alive connection),
-    /// seconds; then the connection is closed. 0 = no limit. Like nginx's
-    /// `client_header_timeout` (default 60 s): slow or silent clients cannot hold connections.
-    pub client_header_timeout_secs: u64,
+    /// A connection on which the client starts no request for this long is closed (after a
+    /// request in flight is answered), seconds; checked once per period, so it goes after one
+    /// to two periods. 0 = no limit. Bounds silent clients, request heads sent too slowly to
+    /// finish (slowloris) and idle keep-alive connections, HTTP/1.1 and HTTP/2 alike, like
+    /// nginx's `client_header_timeout` and `keepalive_timeout` (60 s and 75 s by default).
+    pub client_idle_timeout_secs: u64,
     /// Linked from every refusal.
     pub terms_url: Option<String>,
     /// Admin listener, if any.
@@ -444,7 +445,7 @@ impl Config {
                 trusted_proxies: trusted,
                 connect_timeout_ms: s.connect_timeout_ms,
                 upstream_timeout_secs: s.upstream_timeout_secs,
-                client_header_timeout_secs: s.client_header_timeout_secs,
+                client_idle_timeout_secs: s.client_idle_timeout_secs,
                 terms_url: s.terms_url,
                 admin: s.admin,
                 tarpit: s.tarpit,

@@ -125,47 +125,96 @@ fn read_until_closed(s: &mut std::net::TcpStream, limit: Duration) -> (Vec<u8>, 
     (out, t.elapsed())
 }
 
+/// A connection to `tg`, with `sent` written.
+fn connect(tg: &Tollgate, sent: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
+    s.write_all(sent).unwrap();
+    s
+}
+
 #[test]
-fn slow_or_idle_clients_are_disconnected_after_the_client_header_timeout() {
+fn silent_slow_or_idle_clients_are_disconnected_after_the_client_idle_timeout() {
     use std::io::Write;
     let (_d, origin) = site();
-    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_header_timeout_secs = 1\n";
+    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_idle_timeout_secs = 1\n";
     let tg = tollgate(config, &origin, &[]);
-    // Half a request head, then silence (slowloris): closed after about a second, unanswered.
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: example.org\r\n")
-        .unwrap();
-    let (out, took) = read_until_closed(&mut s, Duration::from_secs(10));
+    // Nothing at all; half an HTTP/2 preface (still being sniffed); half a request head: each
+    // closed unanswered after one to two periods (plus the 2 s shutdown grace for the last).
+    for sent in [
+        &b""[..],
+        b"PRI * HTTP/2.0\r\n",
+        b"GET / HTTP/1.1\r\nHost: example.org\r\n",
+    ] {
+        let (out, took) = read_until_closed(&mut connect(&tg, sent), Duration::from_secs(10));
+        let what = String::from_utf8_lossy(sent);
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(6),
+            "{what:?}: closed after {took:?}"
+        );
+        assert_eq!(String::from_utf8_lossy(&out), "", "{what:?}");
+    }
+    // A head trickled a byte every 300 ms never finishes a request: closed all the same.
+    let mut s = connect(&tg, b"");
+    let t = Instant::now();
+    let closed = b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        .iter()
+        .any(|b| {
+            std::thread::sleep(Duration::from_millis(300));
+            s.write_all(&[*b]).is_err()
+        });
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
-        "closed after {took:?}"
+        closed,
+        "a trickled head kept the connection {:?}",
+        t.elapsed()
     );
-    assert_eq!(String::from_utf8_lossy(&out), "");
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
     // A whole request is answered; the idle keep-alive connection is then closed the same way.
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
-    s.write_all(
-        format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    let (out, took) = read_until_closed(&mut s, Duration::from_secs(10));
+    let request = format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\n\r\n");
+    let (out, took) = read_until_closed(
+        &mut connect(&tg, request.as_bytes()),
+        Duration::from_secs(10),
+    );
     let out = String::from_utf8_lossy(&out);
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
     assert!(out.ends_with("\r\n\r\nhi\n"), "{out}");
     assert!(
-        took < Duration::from_secs(5),
+        took < Duration::from_secs(6),
         "idle connection kept {took:?}"
     );
 }
 
 #[test]
-fn without_a_client_header_timeout_an_idle_connection_stays_open() {
+fn an_idle_h2c_connection_is_sent_goaway_and_closed() {
+    let (_d, origin) = site();
+    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_idle_timeout_secs = 1\n";
+    let tg = tollgate(config, &origin, &[]);
+    // The client preface and an empty SETTINGS frame (RFC 9113 §3.4), then nothing.
+    let mut sent = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    sent.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let (out, took) = read_until_closed(&mut connect(&tg, &sent), Duration::from_secs(10));
+    assert!(
+        took < Duration::from_secs(6),
+        "idle h2c connection kept {took:?}"
+    );
+    // Frames: the server's SETTINGS, the ACK of ours, and a GOAWAY (type 7) before the close.
+    let mut frames = Vec::new();
+    let mut rest = &out[..];
+    while rest.len() >= 9 {
+        let len = (usize::from(rest[0]) << 16) | (usize::from(rest[1]) << 8) | usize::from(rest[2]);
+        frames.push(rest[3]);
+        rest = &rest[(9 + len).min(rest.len())..];
+    }
+    assert!(frames.contains(&7), "frame types {frames:?}");
+}
+
+#[test]
+fn without_a_client_idle_timeout_an_idle_connection_stays_open() {
     use std::io::Write;
     let (_d, origin) = site();
-    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_header_timeout_secs = 0\n";
+    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_idle_timeout_secs = 0\n";
     let tg = tollgate(config, &origin, &[]);
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: example.org\r\n")
-        .unwrap();
+    let mut s = connect(&tg, b"GET / HTTP/1.1\r\nHost: example.org\r\n");
     let (out, took) = read_until_closed(&mut s, Duration::from_millis(2500));
     // Still open when the read gave up: nothing was read and the connection was not closed.
     assert!(took >= Duration::from_millis(2400), "closed after {took:?}");
@@ -175,4 +224,29 @@ fn without_a_client_header_timeout_an_idle_connection_stays_open() {
         .unwrap();
     let (out, _) = read_until_closed(&mut s, Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200 OK\r\n"));
+}
+
+#[test]
+fn a_response_still_streaming_is_not_cut_by_the_client_idle_timeout() {
+    let (_d, origin) = site();
+    // A 5 s tarpit trickle (4 bytes a second) on a connection whose idle limit is 1 s: longer
+    // than two periods and the shutdown grace together.
+    let config =
+        config("enabled = true\nmax_concurrent = 1\nbytes_per_second = 4\nduration_secs = 5")
+            .replace(
+                "[server.tarpit]",
+                "client_idle_timeout_secs = 1\n\n[server.tarpit]",
+            );
+    let tg = tollgate(&config, &origin, &[]);
+    let request = format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {BOT}\r\n\r\n");
+    let (out, took) = read_until_closed(
+        &mut connect(&tg, request.as_bytes()),
+        Duration::from_secs(15),
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    // Chunked: five 4-byte chunks of spaces and the last chunk, all delivered.
+    assert!(out.ends_with("4\r\n    \r\n0\r\n\r\n"), "{out:?}");
+    assert_eq!(out.matches("4\r\n    \r\n").count(), 5, "{out:?}");
+    assert!(took >= Duration::from_millis(4500), "{took:?}");
 }
