@@ -187,8 +187,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
+            // `Host` is end-to-end whatever a client lists (without it the origin would not know
+            // the site, nor the forwarding headers the client's host).
             .filter(|n| {
                 !n.is_empty()
+                    && !n.eq_ignore_ascii_case("host")
                     && !HOP_BY_HOP
                         .iter()
                         .any(|h| h.as_str().eq_ignore_ascii_case(n))
@@ -253,12 +256,20 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: IpAddr, client: IpAddr, tru
     }
     buf.extend_from_slice(b";proto=");
     buf.extend_from_slice(proto.as_bytes());
+    // RFC 7239 §4: a value is a token or a quoted-string. A host with a port, an IPv6 literal or
+    // `;`/`,` is quoted; one that cannot be quoted as it is (`"`, `\`) is left out.
     if let Some(h) = host.as_ref().map(HeaderValue::as_bytes).filter(|h| {
         h.iter()
-            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     }) {
-        buf.extend_from_slice(b";host=");
+        let token = h
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        buf.extend_from_slice(if token { b";host=" } else { b";host=\"" });
         buf.extend_from_slice(h);
+        if !token {
+            buf.extend_from_slice(b"\"");
+        }
     }
     let forwarded_end = buf.len();
     buf.extend_from_slice(client_text.as_str().as_bytes());
@@ -364,6 +375,45 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_host_is_a_token_or_a_quoted_string_per_rfc_7239() {
+        let peer: IpAddr = "203.0.113.5".parse().unwrap();
+        for (host, want) in [
+            ("example.org", "for=203.0.113.5;proto=http;host=example.org"),
+            (
+                "127.0.0.1:8080",
+                "for=203.0.113.5;proto=http;host=\"127.0.0.1:8080\"",
+            ),
+            (
+                "[2001:db8::1]:443",
+                "for=203.0.113.5;proto=http;host=\"[2001:db8::1]:443\"",
+            ),
+            (
+                "user@a.example",
+                "for=203.0.113.5;proto=http;host=\"user@a.example\"",
+            ),
+            // Cannot be quoted as it is: left out (X-Forwarded-Host still carries it).
+            ("a\"b", "for=203.0.113.5;proto=http"),
+            ("a\\b", "for=203.0.113.5;proto=http"),
+        ] {
+            let mut m = h(&[("host", host)]);
+            set_forwarding(&mut m, peer, peer, false);
+            assert_eq!(m["forwarded"], want, "{host}");
+        }
+    }
+
+    #[test]
+    fn a_connection_header_listing_host_does_not_remove_it() {
+        let mut m = h(&[
+            ("host", "victim.example"),
+            ("connection", "close, Host, x-drop"),
+            ("x-drop", "1"),
+        ]);
+        strip_hop_by_hop(&mut m);
+        let names: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["host"]);
+    }
+
+    #[test]
     fn forwarding_headers_are_replaced_for_untrusted_peers() {
         let mut m = h(&[
             ("host", "example.org"),
@@ -442,9 +492,12 @@ mod tests {
         );
         assert_eq!(m.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(m["x-forwarded-proto"], "http");
-        // Kept as sent in X-Forwarded-Host; left out of Forwarded, where `;` would add a pair.
+        // Kept as sent in X-Forwarded-Host; quoted in Forwarded, where a bare `;` would add a pair.
         assert_eq!(m["x-forwarded-host"], "a.example;evil=1");
-        assert_eq!(m["forwarded"], "for=198.51.100.1;proto=http");
+        assert_eq!(
+            m["forwarded"],
+            "for=198.51.100.1;proto=http;host=\"a.example;evil=1\""
+        );
         assert_eq!(m["x-real-ip"], "198.51.100.1");
         assert_eq!(m.get_all("forwarded").iter().count(), 1);
     }

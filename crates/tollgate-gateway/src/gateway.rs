@@ -74,6 +74,22 @@ fn carried_answer(req: &Request<Incoming>) -> Response<Body> {
 /// Recent decisions kept for `/api/decisions`.
 pub const RECENT_DECISIONS: usize = 1_000;
 
+/// Bytes of a path a recent decision keeps (longer ones are cut at a character boundary), so
+/// the list stays small whatever the clients send: at most about 1 MiB of paths in all.
+pub const RECENT_PATH_MAX: usize = 1_024;
+
+/// Longest `X-Forwarded-Method` believed (the longest registered method is 16 bytes).
+const FORWARDED_METHOD_MAX: usize = 32;
+
+/// The first `max` bytes of `s` or fewer, ending at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Everything that a reload replaces at once.
 pub struct Live {
     /// The parsed config (server + policy).
@@ -359,6 +375,8 @@ pub(crate) enum Shared {
     Authority(http::uri::Authority),
     /// A header value that is visible ASCII (checked when made: see [`Shared::header`]).
     Header(HeaderValue),
+    /// Text rewritten from what the proxy reported (see [`Shared::forwarded_target`]).
+    Owned(String),
 }
 
 impl Shared {
@@ -376,7 +394,46 @@ impl Shared {
             Shared::Authority(a) => a.as_str(),
             // Checked in `Shared::header`.
             Shared::Header(v) => v.to_str().unwrap_or_default(),
+            Shared::Owned(s) => s,
         }
+    }
+
+    /// The request target a proxy reports in `X-Forwarded-Uri` / `X-Original-Uri`, in origin
+    /// form, so the policy sees the path the origin will: an absolute-form URI
+    /// (`http://host/private`) keeps only its path and query (`/` if it has no path), and bytes
+    /// outside visible ASCII (nginx passes `$request_uri` through raw) are percent-encoded, which
+    /// the path normalisation decodes again (`/private/café` → `/private/caf%C3%A9`, matching
+    /// `/private/**` as before).
+    fn forwarded_target(v: &HeaderValue) -> Shared {
+        let raw = v.as_bytes();
+        let after_scheme = raw
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
+            .filter(|&i| i > 0 && raw[i..].starts_with(b"://"))
+            .map(|i| &raw[i + 3..]);
+        let origin_form = match after_scheme {
+            // The authority ends at the first `/`, `?` or `#`.
+            Some(rest) => match rest.iter().position(|b| b"/?#".contains(b)) {
+                Some(i) => &rest[i..],
+                None => &b""[..],
+            },
+            None => raw,
+        };
+        if after_scheme.is_none() && raw.iter().all(u8::is_ascii_graphic) {
+            return Shared::Header(v.clone());
+        }
+        let mut out = String::with_capacity(origin_form.len() + 1);
+        if origin_form.first() != Some(&b'/') {
+            out.push('/');
+        }
+        for &b in origin_form {
+            if b.is_ascii_graphic() {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        Shared::Owned(out)
     }
 }
 
@@ -650,12 +707,21 @@ impl Gateway {
         let shared = |name: &str| h.get(name).and_then(Shared::header);
         if self.forward_auth && trusted_peer {
             return Original {
-                method: shared("x-forwarded-method")
-                    .or_else(|| shared("x-original-method"))
-                    .unwrap_or(Shared::Static("GET")),
-                target: shared("x-forwarded-uri")
-                    .or_else(|| shared("x-original-uri"))
-                    .unwrap_or(Shared::Static("/")),
+                // A method that is no RFC 9110 token (or longer than any real one) is
+                // unknown: `-`, which no rule's `method` matches.
+                method: h
+                    .get("x-forwarded-method")
+                    .or_else(|| h.get("x-original-method"))
+                    .map_or(Shared::Static("GET"), |v| {
+                        http::Method::from_bytes(v.as_bytes())
+                            .ok()
+                            .filter(|_| v.len() <= FORWARDED_METHOD_MAX)
+                            .map_or(Shared::Static("-"), Shared::Method)
+                    }),
+                target: h
+                    .get("x-forwarded-uri")
+                    .or_else(|| h.get("x-original-uri"))
+                    .map_or(Shared::Static("/"), Shared::forwarded_target),
                 host: shared("x-forwarded-host").or_else(|| shared("host")),
             };
         }
@@ -837,7 +903,9 @@ impl Gateway {
         let entry = RecentEntry {
             time: facts.time.unwrap_or(0),
             client: ip,
-            method_path: [facts.method, facts.path].concat().into(),
+            method_path: [facts.method, cut(facts.path, RECENT_PATH_MAX)]
+                .concat()
+                .into(),
             method_len: facts.method.len(),
             client_class: *client,
             decision: d.clone(),

@@ -96,8 +96,8 @@ impl Drop for Counted {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves one connection. Every `idle` period (zero: never) it checks whether the client
-/// started a request since the last check; if it did not and no response is still being
-/// written, the connection is shut down (HTTP/2: GOAWAY) and, if it has not closed after
+/// started a request or a response ended since the last check; if neither happened and no
+/// response is still being written, the connection is shut down (HTTP/2: GOAWAY) and, if it has not closed after
 /// [`SHUTDOWN_GRACE`], dropped. So a client that sends nothing, sends a request head too slowly
 /// to finish it (slowloris), or leaves a keep-alive connection idle loses it after between one
 /// and two periods — including a connection still being sniffed for HTTP/1.1 or HTTP/2, which
@@ -128,14 +128,17 @@ async fn serve_connection(
     let result = if idle.is_zero() {
         conn.await
     } else {
-        let mut seen = 0;
+        let mut seen = (0, 0);
         loop {
             tokio::select! {
                 r = conn.as_mut() => break r,
                 _ = tokio::time::sleep(idle) => {
                     let started = activity.started.load(Ordering::Relaxed);
-                    let busy = started != activity.finished.load(Ordering::Relaxed);
-                    if started == seen && !busy {
+                    let finished = activity.finished.load(Ordering::Relaxed);
+                    // A response that ended since the last check counts as activity too: the
+                    // client gets a whole period after it to send its next request.
+                    let now = (started, finished);
+                    if now == seen && started == finished {
                         tracing::debug!(target: "tollgate::server", %peer, "idle connection closed");
                         conn.as_mut().graceful_shutdown();
                         match tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await {
@@ -143,7 +146,7 @@ async fn serve_connection(
                             Err(_) => return,
                         }
                     }
-                    seen = started;
+                    seen = now;
                 }
             }
         }

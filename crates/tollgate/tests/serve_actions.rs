@@ -250,3 +250,44 @@ fn a_response_still_streaming_is_not_cut_by_the_client_idle_timeout() {
     assert_eq!(out.matches("4\r\n    \r\n").count(), 5, "{out:?}");
     assert!(took >= Duration::from_millis(4500), "{took:?}");
 }
+
+#[test]
+fn after_a_response_longer_than_the_idle_limit_the_next_request_is_still_answered() {
+    use std::io::{Read, Write};
+    let (_d, origin) = site();
+    let config =
+        config("enabled = true\nmax_concurrent = 1\nbytes_per_second = 4\nduration_secs = 3")
+            .replace(
+                "[server.tarpit]",
+                "client_idle_timeout_secs = 1\n\n[server.tarpit]",
+            );
+    let tg = tollgate(&config, &origin, &[]);
+    let mut s = connect(
+        &tg,
+        format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {BOT}\r\n\r\n").as_bytes(),
+    );
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    // Read the 3 s trickle to its last chunk, keeping the connection.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"0\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed during the trickle: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    // At once, the next request on the same connection: the idle clock started again when the
+    // response ended, so it is answered.
+    s.write_all(
+        format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let (out, _) = read_until_closed(&mut s, Duration::from_secs(10));
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out:?}");
+    assert!(out.ends_with("\r\n\r\nhi\n"), "{out:?}");
+}

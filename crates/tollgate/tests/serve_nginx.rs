@@ -243,10 +243,14 @@ fn the_origin_sees_forwarding_headers_it_can_trust() {
     assert_eq!(r.status, 200);
     let log = s.nginx.access_log();
     let line = log.lines().last().unwrap();
-    // Trusted peer (127.0.0.1): its chain is kept and the peer appended; Forwarded names the client.
+    // Trusted peer (127.0.0.1): its chain is kept and the peer appended; Forwarded names the
+    // client, and the host with its port as an RFC 7239 quoted-string (nginx logs `"` as \x22).
     assert!(line.contains("\"198.51.100.23, 127.0.0.1\""), "{line}");
     assert!(
-        line.contains("for=198.51.100.23;proto=http;host=127.0.0.1:"),
+        line.contains(&format!(
+            "\"for=198.51.100.23;proto=http;host=\\x22127.0.0.1:{}\\x22\"",
+            s.tg.port
+        )),
         "{line}"
     );
 }
