@@ -149,6 +149,13 @@ impl Upstream {
                 Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
             }
             Kind::Dir { root, files } => {
+                if !names_a_file(pq.path()) {
+                    // As ServeDir answers for a missing file (it answers 500 for a name the
+                    // filesystem rejects as too long).
+                    let mut resp = Response::new(crate::respond::full(bytes::Bytes::new()));
+                    *resp.status_mut() = http::StatusCode::NOT_FOUND;
+                    return Ok(resp);
+                }
                 if let Some(p) = feed_index(root, pq.path()) {
                     let q = pq.query().map(|q| format!("?{q}")).unwrap_or_default();
                     if let Ok(u) = format!("{p}{q}").parse::<Uri>() {
@@ -191,4 +198,29 @@ fn feed_index(root: &Path, path: &str) -> Option<String> {
     let dir = root.join(path.trim_start_matches('/'));
     (!dir.join("index.html").exists() && dir.join("index.xml").is_file())
         .then(|| format!("{path}index.xml"))
+}
+
+/// Longest file name the filesystem takes (`NAME_MAX` on Linux), bytes.
+const NAME_MAX: usize = 255;
+
+/// False if a segment of `path`, percent-decoded as ServeDir decodes it, is longer than any file
+/// name can be: no file has that name.
+fn names_a_file(path: &str) -> bool {
+    path.split('/')
+        .all(|seg| percent_encoding::percent_decode_str(seg).count() <= NAME_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_longer_than_a_file_name_name_no_file() {
+        let long = "p".repeat(256);
+        assert!(names_a_file(&format!("/a/{}", "p".repeat(255))));
+        assert!(!names_a_file(&format!("/a/{long}/b")));
+        // Decoded length counts: 300 bytes of `%41` are 100 bytes of name.
+        assert!(names_a_file(&format!("/{}", "%41".repeat(100))));
+        assert!(!names_a_file(&format!("/{}", "%41".repeat(256))));
+    }
 }

@@ -291,3 +291,22 @@ fn after_a_response_longer_than_the_idle_limit_the_next_request_is_still_answere
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out:?}");
     assert!(out.ends_with("\r\n\r\nhi\n"), "{out:?}");
 }
+
+#[test]
+fn a_dir_origin_answers_404_for_a_name_too_long_to_be_a_file() {
+    let (_d, origin) = site();
+    let tg = tollgate(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\n",
+        &origin,
+        &[],
+    );
+    for (path, want) in [
+        (format!("/{}", "p".repeat(255)), 404),
+        (format!("/{}", "p".repeat(256)), 404),
+        (format!("/{}/x", "p".repeat(4000)), 404),
+        ("/".to_string(), 200),
+    ] {
+        let r = get(&tg.url(&path), &[("user-agent", FIREFOX)]);
+        assert_eq!(r.status, want, "{} bytes", path.len());
+    }
+}
