@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -430,7 +431,8 @@ impl Shared {
             if b.is_ascii_graphic() {
                 out.push(char::from(b));
             } else {
-                out.push_str(&format!("%{b:02X}"));
+                // Writing to a `String` cannot fail.
+                let _ = write!(out, "%{b:02X}");
             }
         }
         Shared::Owned(out)
