@@ -133,12 +133,33 @@ fn connect(tg: &Tollgate, sent: &[u8]) -> std::net::TcpStream {
     s
 }
 
+/// A dir-origin config with `client_idle_timeout_secs = secs`.
+fn idle_config(secs: u64) -> String {
+    format!("[server]\nlisten = \"127.0.0.1:{{port}}\"\norigin = \"{{origin}}\"\nclient_idle_timeout_secs = {secs}\n")
+}
+
+/// [`config`] with a tarpit trickling 4 bytes a second for `secs` seconds to one client at a
+/// time, on connections whose idle limit is 1 s.
+fn tarpit_with_idle_limit(secs: u64) -> String {
+    config(&format!(
+        "enabled = true\nmax_concurrent = 1\nbytes_per_second = 4\nduration_secs = {secs}"
+    ))
+    .replace(
+        "[server.tarpit]",
+        "client_idle_timeout_secs = 1\n\n[server.tarpit]",
+    )
+}
+
+/// A keep-alive `GET /` as `ua` sends it.
+fn get_root(ua: &str) -> String {
+    format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {ua}\r\n\r\n")
+}
+
 #[test]
 fn silent_slow_or_idle_clients_are_disconnected_after_the_client_idle_timeout() {
     use std::io::Write;
     let (_d, origin) = site();
-    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_idle_timeout_secs = 1\n";
-    let tg = tollgate(config, &origin, &[]);
+    let tg = tollgate(&idle_config(1), &origin, &[]);
     // Nothing at all; half an HTTP/2 preface (still being sniffed); half a request head: each
     // closed unanswered after one to two periods (plus the 2 s shutdown grace for the last).
     for sent in [
@@ -170,7 +191,7 @@ fn silent_slow_or_idle_clients_are_disconnected_after_the_client_idle_timeout() 
     );
     assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
     // A whole request is answered; the idle keep-alive connection is then closed the same way.
-    let request = format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\n\r\n");
+    let request = get_root(FIREFOX);
     let (out, took) = read_until_closed(
         &mut connect(&tg, request.as_bytes()),
         Duration::from_secs(10),
@@ -187,8 +208,7 @@ fn silent_slow_or_idle_clients_are_disconnected_after_the_client_idle_timeout() 
 #[test]
 fn an_idle_h2c_connection_is_sent_goaway_and_closed() {
     let (_d, origin) = site();
-    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_idle_timeout_secs = 1\n";
-    let tg = tollgate(config, &origin, &[]);
+    let tg = tollgate(&idle_config(1), &origin, &[]);
     // The client preface and an empty SETTINGS frame (RFC 9113 §3.4), then nothing.
     let mut sent = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     sent.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
@@ -212,8 +232,7 @@ fn an_idle_h2c_connection_is_sent_goaway_and_closed() {
 fn without_a_client_idle_timeout_an_idle_connection_stays_open() {
     use std::io::Write;
     let (_d, origin) = site();
-    let config = "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\nclient_idle_timeout_secs = 0\n";
-    let tg = tollgate(config, &origin, &[]);
+    let tg = tollgate(&idle_config(0), &origin, &[]);
     let mut s = connect(&tg, b"GET / HTTP/1.1\r\nHost: example.org\r\n");
     let (out, took) = read_until_closed(&mut s, Duration::from_millis(2500));
     // Still open when the read gave up: nothing was read and the connection was not closed.
@@ -231,14 +250,9 @@ fn a_response_still_streaming_is_not_cut_by_the_client_idle_timeout() {
     let (_d, origin) = site();
     // A 5 s tarpit trickle (4 bytes a second) on a connection whose idle limit is 1 s: longer
     // than two periods and the shutdown grace together.
-    let config =
-        config("enabled = true\nmax_concurrent = 1\nbytes_per_second = 4\nduration_secs = 5")
-            .replace(
-                "[server.tarpit]",
-                "client_idle_timeout_secs = 1\n\n[server.tarpit]",
-            );
+    let config = tarpit_with_idle_limit(5);
     let tg = tollgate(&config, &origin, &[]);
-    let request = format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {BOT}\r\n\r\n");
+    let request = get_root(BOT);
     let (out, took) = read_until_closed(
         &mut connect(&tg, request.as_bytes()),
         Duration::from_secs(15),
@@ -255,17 +269,9 @@ fn a_response_still_streaming_is_not_cut_by_the_client_idle_timeout() {
 fn after_a_response_longer_than_the_idle_limit_the_next_request_is_still_answered() {
     use std::io::{Read, Write};
     let (_d, origin) = site();
-    let config =
-        config("enabled = true\nmax_concurrent = 1\nbytes_per_second = 4\nduration_secs = 3")
-            .replace(
-                "[server.tarpit]",
-                "client_idle_timeout_secs = 1\n\n[server.tarpit]",
-            );
+    let config = tarpit_with_idle_limit(3);
     let tg = tollgate(&config, &origin, &[]);
-    let mut s = connect(
-        &tg,
-        format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {BOT}\r\n\r\n").as_bytes(),
-    );
+    let mut s = connect(&tg, get_root(BOT).as_bytes());
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     // Read the 3 s trickle to its last chunk, keeping the connection.
     let mut got = Vec::new();
