@@ -134,10 +134,6 @@ fn a_rate_limit_is_429_with_retry_after_and_counted_once_per_request() {
 /// The status code tollgate `--forward-auth` on `port` answers a check of `method` `uri`
 /// (raw bytes, as a proxy may pass them through).
 fn check(port: u16, method: &[u8], uri: &[u8]) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
     let mut req = b"GET /auth HTTP/1.1\r\nHost: site.example\r\nUser-Agent: ".to_vec();
     req.extend_from_slice(FIREFOX.as_bytes());
     req.extend_from_slice(b"\r\nX-Forwarded-Method: ");
@@ -145,10 +141,7 @@ fn check(port: u16, method: &[u8], uri: &[u8]) -> String {
     req.extend_from_slice(b"\r\nX-Forwarded-Uri: ");
     req.extend_from_slice(uri);
     req.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
-    s.write_all(&req).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out)
+    raw(port, req)
         .split(' ')
         .nth(1)
         .unwrap_or_default()

@@ -301,11 +301,12 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
     }
 }
 
-/// Sends raw bytes and returns the raw response (for request forms clients won't produce).
-pub fn raw(port: u16, request: &str) -> String {
+/// Sends raw bytes and returns the raw response (for request forms clients won't produce);
+/// bytes that are not UTF-8 show as U+FFFD.
+pub fn raw(port: u16, request: impl AsRef<[u8]>) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
+    s.write_all(request.as_ref()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
