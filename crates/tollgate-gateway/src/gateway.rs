@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{HeaderValue, HOST, USER_AGENT};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -70,6 +70,24 @@ fn carried_answer(req: &Request<Incoming>) -> Response<Body> {
             AnswerKind::Text,
         ),
     }
+}
+
+/// The answer to `CONNECT` (RFC 9110 §9.3.6): tollgate is a reverse proxy, not a tunnel, so,
+/// like nginx, it answers 400 and closes the connection; the origin never sees the request and
+/// no policy is consulted (the target names a host, not a page of the site).
+fn connect_refused(peer: SocketAddr) -> Response<Body> {
+    tracing::debug!(target: "tollgate::server", %peer, "CONNECT refused");
+    let mut resp = refusal(
+        &Refusal::plain(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "tollgate: CONNECT is not served here (this is a reverse proxy, not a tunnel).".into(),
+        ),
+        AnswerKind::Text,
+    );
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// Recent decisions kept for `/api/decisions`.
@@ -748,6 +766,9 @@ impl Gateway {
     ) -> Result<Response<Body>, Infallible> {
         if self.forward_auth && req.uri().path() == ANSWER_PATH {
             return Ok(carried_answer(&req));
+        }
+        if req.method() == Method::CONNECT {
+            return Ok(connect_refused(peer));
         }
         let live = self.live.load_full();
         let server = &live.config.server;

@@ -393,9 +393,14 @@ fn build_action(
         ActionName::Tarpit => Ok(Action::Tarpit),
         ActionName::Charge => {
             let p = price.ok_or("action \"charge\" needs `price = \"USD 0.002\"`")?;
-            Ok(Action::Charge(
-                p.parse().map_err(|e| format!("price: {e}"))?,
-            ))
+            let m: Money = p.parse().map_err(|e| format!("price: {e}"))?;
+            if m.micros == 0 {
+                // A 402 asking for nothing only adds a round trip; free access is `allow`.
+                return Err(format!(
+                    "price: `{p}`: a charge must be above zero (to let the request in free, use action \"allow\")"
+                ));
+            }
+            Ok(Action::Charge(m))
         }
         ActionName::Limit => {
             let l = limit.ok_or(
@@ -417,7 +422,7 @@ impl Policy {
     /// are left to their owners. `catalogue` checks that named agents and operators exist.
     ///
     /// Errors (with the line): TOML syntax, unknown keys, unknown class / action /
-    /// verification, a `charge` without a valid price, a `limit` without valid parameters, a bad
+    /// verification, a `charge` without a valid price above zero, a `limit` without valid parameters, a bad
     /// glob, an agent or operator the catalogue does not have, duplicate rule names.
     pub fn parse(file: &str, src: &str, catalogue: &Catalogue) -> Result<Policy, PolicyError> {
         let err = |offset: usize, message: String| PolicyError {

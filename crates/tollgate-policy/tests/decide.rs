@@ -219,6 +219,10 @@ fn policy_errors_name_the_line_and_the_problem() {
         "t.toml:2: rule `c`: price: `0.002`: expected a price like `USD 0.002` (currency code, space, amount)"
     );
     assert_eq!(
+        parse_err("[[rule]]\nname = \"c\"\naction = \"charge\"\nprice = \"USD 0.000\"\n"),
+        "t.toml:2: rule `c`: price: `USD 0.000`: a charge must be above zero (to let the request in free, use action \"allow\")"
+    );
+    assert_eq!(
         parse_err("[[rule]]\nname = \"a\"\nwhen = { agent = \"NoSuchBot\" }\naction = \"deny\"\n"),
         "t.toml:2: rule `a`: unknown agent `NoSuchBot` (see `tollgate catalogue list`)"
     );

@@ -231,6 +231,34 @@ fn absolute_url_targets_never_leave_the_origin() {
 }
 
 #[test]
+fn connect_is_refused_not_tunnelled_and_never_reaches_the_origin() {
+    let Some(s) = setup() else { return };
+    for ua in [FIREFOX, GPTBOT] {
+        let req = format!(
+            "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nUser-Agent: {ua}\r\n\r\n"
+        );
+        // No `Connection: close` sent: tollgate closes the connection itself, so `raw` returns.
+        let resp = raw(s.tg.port, &req);
+        assert!(
+            resp.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{ua}: {resp}"
+        );
+        assert!(resp.contains("\r\nconnection: close\r\n"), "{ua}: {resp}");
+        assert!(
+            resp.ends_with(
+                "\r\n\r\n400 Bad Request\ntollgate: CONNECT is not served here (this is a reverse proxy, not a tunnel).\n"
+            ),
+            "{ua}: {resp}"
+        );
+    }
+    assert!(
+        !s.nginx.access_log().contains("CONNECT"),
+        "{}",
+        s.nginx.access_log()
+    );
+}
+
+#[test]
 fn the_origin_sees_forwarding_headers_it_can_trust() {
     let Some(s) = setup() else { return };
     let r = get(
