@@ -93,6 +93,9 @@ impl Verification {
     }
 }
 
+/// The text the decision line and `/api/decisions` show: `verified(ip-range)`, `unverified`,
+/// `spoofed(outside-ranges)` — the outcome with how it was proven or why it failed
+/// ([`SpoofReason::code`]).
 impl fmt::Display for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -101,7 +104,7 @@ impl fmt::Display for Verification {
             Verification::Verified(VerifiedBy::Signature) => f.write_str("verified(signature)"),
             Verification::Verified(VerifiedBy::ApiKey) => f.write_str("verified(api-key)"),
             Verification::Unverified(_) => f.write_str("unverified"),
-            Verification::Spoofed(_) => f.write_str("spoofed"),
+            Verification::Spoofed(reason) => write!(f, "spoofed({})", reason.code()),
         }
     }
 }
@@ -380,7 +383,11 @@ tokens = ["FooBot"]
         let v = Verification::Spoofed(SpoofReason::InvalidSignature("expired"));
         let copy = v;
         assert_eq!(copy, v);
-        assert_eq!(v.to_string(), "spoofed");
+        assert_eq!(v.to_string(), "spoofed(expired)");
+        assert_eq!(
+            Verification::Spoofed(SpoofReason::OutsideRanges).to_string(),
+            "spoofed(outside-ranges)"
+        );
         assert_eq!(SpoofReason::InvalidSignature("replayed").code(), "replayed");
         assert_eq!(SpoofReason::OutsideRanges.code(), "outside-ranges");
     }

@@ -475,7 +475,7 @@ fn every_request_writes_one_decision_line_in_text_and_json() {
         &lines[1][27..],
         "  INFO tollgate::decision: decision client=203.0.113.9 method=\"GET\" \
          path=\"/private/\" agent=\"GPTBot\" class=\"ai-training\" \
-         verification=spoofed action=deny rule=\"deny-spoofed\" \
+         verification=spoofed(outside-ranges) action=deny rule=\"deny-spoofed\" \
          shadow=[] signature=\"-\""
     );
     let lines = decision_lines(&json, 2);
@@ -491,7 +491,7 @@ fn every_request_writes_one_decision_line_in_text_and_json() {
         serde_json::json!({
             "message": "decision", "client": "203.0.113.9", "method": "GET",
             "path": "/private/", "agent": "GPTBot", "class": "ai-training",
-            "verification": "spoofed", "action": "deny",
+            "verification": "spoofed(outside-ranges)", "action": "deny",
             "rule": "deny-spoofed", "shadow": "[]", "signature": "-"
         })
     );

@@ -234,7 +234,7 @@ fn signed_curl_gets_through_and_a_replay_is_refused() {
     let replay = get(&url, &h);
     assert_eq!(replay.status, 403, "{}", replay.body);
     let d = last_decision(tg.admin);
-    assert_eq!(d["verification"], "spoofed");
+    assert_eq!(d["verification"], "spoofed(replayed)");
     assert_eq!(d["rule"], "deny-spoofed");
     assert_eq!(d["signature"], "spoofed(replayed)");
 
