@@ -104,7 +104,11 @@ impl fmt::Display for Verification {
             Verification::Verified(VerifiedBy::Signature) => f.write_str("verified(signature)"),
             Verification::Verified(VerifiedBy::ApiKey) => f.write_str("verified(api-key)"),
             Verification::Unverified(_) => f.write_str("unverified"),
-            Verification::Spoofed(reason) => write!(f, "spoofed({})", reason.code()),
+            Verification::Spoofed(reason) => {
+                f.write_str("spoofed(")?;
+                f.write_str(reason.code())?;
+                f.write_str(")")
+            }
         }
     }
 }
