@@ -90,6 +90,19 @@ fn connect_refused(peer: SocketAddr) -> Response<Body> {
     resp
 }
 
+/// The answer to a method longer than [`FORWARDED_METHOD_MAX`] bytes (no registered method is):
+/// 501 (RFC 9110 §9.1), before any policy, log line or origin request.
+fn method_not_implemented() -> Response<Body> {
+    refusal(
+        &Refusal::plain(
+            StatusCode::NOT_IMPLEMENTED,
+            "not-implemented",
+            "tollgate: this request method is not implemented.".into(),
+        ),
+        AnswerKind::Text,
+    )
+}
+
 /// Recent decisions kept for `/api/decisions`.
 pub const RECENT_DECISIONS: usize = 1_000;
 
@@ -97,7 +110,8 @@ pub const RECENT_DECISIONS: usize = 1_000;
 /// the list stays small whatever the clients send: at most about 1 MiB of paths in all.
 pub const RECENT_PATH_MAX: usize = 1_024;
 
-/// Longest `X-Forwarded-Method` believed (the longest registered method is 16 bytes).
+/// Longest method served, and longest `X-Forwarded-Method` believed (the longest registered
+/// method is 16 bytes).
 const FORWARDED_METHOD_MAX: usize = 32;
 
 /// The first `max` bytes of `s` or fewer, ending at a character boundary.
@@ -769,6 +783,11 @@ impl Gateway {
         }
         if req.method() == Method::CONNECT {
             return Ok(connect_refused(peer));
+        }
+        if req.method().as_str().len() > FORWARDED_METHOD_MAX {
+            // hyper takes a method of any length; one longer than any registered method would
+            // otherwise be logged and kept in the recent decisions whole.
+            return Ok(method_not_implemented());
         }
         let live = self.live.load_full();
         let server = &live.config.server;

@@ -259,6 +259,43 @@ fn connect_is_refused_not_tunnelled_and_never_reaches_the_origin() {
 }
 
 #[test]
+fn methods_longer_than_any_registered_one_get_501_and_are_not_logged_or_kept() {
+    let Some(s) = setup() else { return };
+    let long = format!("M{}", "X".repeat(100_000));
+    let req = format!(
+        "{long} /m HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n"
+    );
+    let resp = raw(s.tg.port, &req);
+    assert!(
+        resp.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
+    // 32 bytes is still a method (an extension method, passed to the origin).
+    let ok = format!(
+        "{} /m HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n",
+        "M".repeat(32)
+    );
+    assert!(!raw(s.tg.port, &ok).starts_with("HTTP/1.1 501"));
+    let recent = get(
+        &format!("http://127.0.0.1:{}/api/decisions", s.tg.admin),
+        &[("authorization", "Bearer t0ken")],
+    );
+    assert_eq!(recent.status, 200);
+    assert!(
+        recent.body.contains("\"MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM\""),
+        "{}",
+        recent.body
+    );
+    assert!(
+        !recent.body.contains("XXXX"),
+        "{}",
+        &recent.body[..recent.body.len().min(300)]
+    );
+    assert!(!s.nginx.access_log().contains("XXXX"));
+}
+
+#[test]
 fn the_origin_sees_forwarding_headers_it_can_trust() {
     let Some(s) = setup() else { return };
     let r = get(
