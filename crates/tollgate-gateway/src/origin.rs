@@ -156,6 +156,12 @@ impl Upstream {
                     *resp.status_mut() = http::StatusCode::NOT_FOUND;
                     return Ok(resp);
                 }
+                // `//name` is a network-path reference: ServeDir's redirect to `//name/` would
+                // send the client to the host `name`. One leading slash is the same file.
+                let pq = match pq.as_str().len() - pq.as_str().trim_start_matches('/').len() {
+                    0 | 1 => pq,
+                    n => PathAndQuery::try_from(&pq.as_str()[n - 1..]).unwrap_or(pq),
+                };
                 if let Some(p) = feed_index(root, pq.path()) {
                     let q = pq.query().map(|q| format!("?{q}")).unwrap_or_default();
                     if let Ok(u) = format!("{p}{q}").parse::<Uri>() {

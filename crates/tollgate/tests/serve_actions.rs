@@ -316,3 +316,35 @@ fn a_dir_origin_answers_404_for_a_name_too_long_to_be_a_file() {
         assert_eq!(r.status, want, "{} bytes", path.len());
     }
 }
+
+#[test]
+fn a_dir_origin_never_redirects_to_another_host_for_leading_slashes() {
+    let (d, origin) = site();
+    std::fs::create_dir(d.path().join("articles")).unwrap();
+    std::fs::write(d.path().join("articles/index.html"), "list\n").unwrap();
+    let tg = tollgate(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\n",
+        &origin,
+        &[],
+    );
+    // ServeDir redirects a directory without its slash; `//articles` must not become the
+    // network-path reference `//articles/` (the host `articles`).
+    for (path, location) in [
+        ("/articles", "/articles/"),
+        ("//articles", "/articles/"),
+        ("///articles?x=1", "/articles/?x=1"),
+    ] {
+        let resp = raw(
+            tg.port,
+            format!("GET {path} HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(resp.starts_with("HTTP/1.1 307"), "{path}: {resp}");
+        assert!(
+            resp.to_ascii_lowercase()
+                .contains(&format!("\r\nlocation: {location}\r\n")),
+            "{path}: {resp}"
+        );
+    }
+    let r = get(&tg.url("//articles/"), &[("user-agent", FIREFOX)]);
+    assert_eq!((r.status, r.body.as_str()), (200, "list\n"));
+}
