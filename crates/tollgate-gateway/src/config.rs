@@ -90,6 +90,13 @@ pub struct AdminConfig {
     pub token: String,
 }
 
+/// Most tarpitted connections `[server.tarpit] max_concurrent` may hold.
+pub const TARPIT_MAX_CONCURRENT: usize = 100_000;
+/// Most bytes per second `[server.tarpit] bytes_per_second` may send each client.
+pub const TARPIT_MAX_BYTES_PER_SECOND: u32 = 65_536;
+/// Longest `[server] ranges_update_hours` (a year).
+pub const RANGES_UPDATE_MAX_HOURS: u64 = 8_760;
+
 /// The tarpit's global budget.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -97,10 +104,11 @@ pub struct TarpitConfig {
     /// Kill switch: `false` answers tarpit decisions with an immediate 429 instead.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Connections held at once; beyond it, tarpit decisions get an immediate 429.
+    /// Connections held at once; beyond it, tarpit decisions get an immediate 429. At most
+    /// [`TARPIT_MAX_CONCURRENT`].
     #[serde(default = "default_tarpit_concurrency")]
     pub max_concurrent: usize,
-    /// Bytes sent per second to each tarpitted client.
+    /// Bytes sent per second to each tarpitted client. At most [`TARPIT_MAX_BYTES_PER_SECOND`].
     #[serde(default = "default_tarpit_bps")]
     pub bytes_per_second: u32,
     /// How long one tarpitted response lasts, seconds.
@@ -422,6 +430,35 @@ impl Config {
                 });
             err(pin.unwrap_or(table), m)
         })?;
+        let tarpit_at = src.find("[server.tarpit]").unwrap_or(server_at);
+        if s.tarpit.max_concurrent > TARPIT_MAX_CONCURRENT {
+            return Err(err(
+                tarpit_at,
+                format!(
+                    "tarpit.max_concurrent: {} is above the most allowed, {TARPIT_MAX_CONCURRENT}",
+                    s.tarpit.max_concurrent
+                ),
+            ));
+        }
+        if s.tarpit.bytes_per_second > TARPIT_MAX_BYTES_PER_SECOND {
+            return Err(err(
+                tarpit_at,
+                format!(
+                    "tarpit.bytes_per_second: {} is above the most allowed, {TARPIT_MAX_BYTES_PER_SECOND} (a tarpit is a slow drip)",
+                    s.tarpit.bytes_per_second
+                ),
+            ));
+        }
+        if s.ranges_update_hours > RANGES_UPDATE_MAX_HOURS {
+            let at = src.find("ranges_update_hours").unwrap_or(server_at);
+            return Err(err(
+                at,
+                format!(
+                    "ranges_update_hours: {} is above the most allowed, {RANGES_UPDATE_MAX_HOURS} (a year; 0 turns updates off)",
+                    s.ranges_update_hours
+                ),
+            ));
+        }
         let policy = Policy::parse(file, src, catalogue)?;
         let signals =
             SignalsConfig::parse(file, src)?.map(|cfg| render_signals(cfg, &policy, catalogue));
@@ -483,6 +520,35 @@ mod tests {
         ));
         assert!(Origin::parse("http://127.0.0.1:8081/app").is_err());
         assert!(Origin::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn budgets_that_would_exhaust_memory_or_overflow_are_refused_with_their_line() {
+        let parse = |extra: &str| {
+            Config::parse(
+                "t.toml",
+                &format!("[server]\norigin = \"dir:.\"\n{extra}"),
+                &cat(),
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse("\n[server.tarpit]\nmax_concurrent = 9000000000000000000\n"),
+            Err("t.toml:4: tarpit.max_concurrent: 9000000000000000000 is above the most allowed, 100000".into())
+        );
+        assert_eq!(
+            parse("\n[server.tarpit]\nbytes_per_second = 4000000000\n"),
+            Err("t.toml:4: tarpit.bytes_per_second: 4000000000 is above the most allowed, 65536 (a tarpit is a slow drip)".into())
+        );
+        assert_eq!(
+            parse("ranges_update_hours = 9223372036854775807\n"),
+            Err("t.toml:3: ranges_update_hours: 9223372036854775807 is above the most allowed, 8760 (a year; 0 turns updates off)".into())
+        );
+        assert_eq!(
+            parse("ranges_update_hours = 8760\n\n[server.tarpit]\nmax_concurrent = 100000\nbytes_per_second = 65536\n"),
+            Ok(())
+        );
     }
 
     #[test]

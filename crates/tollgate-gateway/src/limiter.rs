@@ -106,7 +106,11 @@ impl Limiter {
             b.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / spec.per_second))
+            // The policy admits rates down to one a million seconds; saturate all the same.
+            Err(
+                Duration::try_from_secs_f64((1.0 - b.tokens) / spec.per_second)
+                    .unwrap_or(Duration::from_secs(u64::from(u32::MAX))),
+            )
         }
     }
 
@@ -131,6 +135,31 @@ mod tests {
             burst: 3,
             key: LimitKey::Prefix,
         }
+    }
+
+    #[test]
+    fn a_wait_too_long_for_a_duration_saturates_instead_of_panicking() {
+        let l = Limiter::default();
+        let slow = LimitSpec {
+            per_second: 1e-300,
+            burst: 1,
+            key: LimitKey::Prefix,
+        };
+        let k = || {
+            BucketKey::new(
+                0,
+                LimitKey::Prefix,
+                "203.0.113.5".parse().unwrap(),
+                None,
+                None,
+            )
+        };
+        let t0 = Instant::now();
+        assert_eq!(l.take(k(), &slow, t0), Ok(()));
+        assert_eq!(
+            l.take(k(), &slow, t0),
+            Err(Duration::from_secs(u64::from(u32::MAX)))
+        );
     }
 
     #[test]

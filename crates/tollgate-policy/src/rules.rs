@@ -381,6 +381,9 @@ pub struct PolicyError {
     pub message: String,
 }
 
+/// Slowest `limit` rate: one request a million seconds.
+pub const LIMIT_MIN_PER_SECOND: f64 = 1e-6;
+
 fn build_action(
     name: ActionName,
     price: Option<&str>,
@@ -408,6 +411,11 @@ fn build_action(
             )?;
             if !(l.per_second.is_finite() && l.per_second > 0.0) {
                 return Err("limit.per_second must be a positive number".into());
+            }
+            if l.per_second < LIMIT_MIN_PER_SECOND {
+                return Err(format!(
+                    "limit.per_second must be at least {LIMIT_MIN_PER_SECOND} (one request in about 11.6 days); to refuse, use action \"deny\""
+                ));
             }
             if l.burst == 0 {
                 return Err("limit.burst must be at least 1".into());

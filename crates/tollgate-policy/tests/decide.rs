@@ -233,6 +233,12 @@ fn policy_errors_name_the_line_and_the_problem() {
         "t.toml:2: rule `l`: limit.per_second must be a positive number"
     );
     assert_eq!(
+        parse_err(
+            "[[rule]]\nname = \"l\"\naction = \"limit\"\nlimit = { per_second = 1e-30, burst = 1 }\n"
+        ),
+        "t.toml:2: rule `l`: limit.per_second must be at least 0.000001 (one request in about 11.6 days); to refuse, use action \"deny\""
+    );
+    assert_eq!(
         parse_err("[[rule]]\nname = \"p\"\nwhen = { path = \"private\" }\naction = \"deny\"\n"),
         "t.toml:2: rule `p`: path `private` must start with `/`"
     );

@@ -299,7 +299,11 @@ async fn run(
     spawn_reloaders(&gateway, a.config.clone(), a.watch);
     let hours = gateway.live().config.server.ranges_update_hours;
     if let (true, Some(dir)) = (hours > 0, crate::data::data_dir(a.data_dir.as_deref())) {
-        spawn_ranges_timer(Arc::clone(&gateway), dir, Duration::from_secs(hours * 3600));
+        spawn_ranges_timer(
+            Arc::clone(&gateway),
+            dir,
+            Duration::from_secs(hours.saturating_mul(3600)),
+        );
     }
     tracing::info!(
         target: "tollgate::server",
