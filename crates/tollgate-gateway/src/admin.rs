@@ -20,20 +20,48 @@ pub struct AdminState {
     pub gateway: Arc<Gateway>,
     /// Renders the metrics.
     pub metrics: PrometheusHandle,
-    /// Required bearer token (never empty: serve refuses to start an admin listener without one).
+    /// The bearer token from `$TOLLGATE_ADMIN_TOKEN`, used while the current config's
+    /// `[server.admin] token` is empty (serve refuses to start with neither).
     pub token: Arc<str>,
 }
 
+/// True if `headers` carry `Authorization: Bearer <token>` (scheme case-insensitive, RFC 9110
+/// §11.1) with the token of the current config (so a reload rotates it), or the environment's.
 fn authorized(state: &AdminState, headers: &HeaderMap) -> bool {
-    let want = format!("Bearer {}", state.token);
-    headers
+    let live = state.gateway.live();
+    let token = match &live.config.server.admin {
+        Some(a) if !a.token.is_empty() => a.token.as_str(),
+        _ => &state.token,
+    };
+    let Some(sent) = headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| constant_time_eq(v.as_bytes(), want.as_bytes()))
+        .map(|v| v.as_bytes())
+    else {
+        return false;
+    };
+    let Some((scheme, credentials)) = sent.split_at_checked(7) else {
+        return false;
+    };
+    !token.is_empty()
+        && scheme.eq_ignore_ascii_case(b"bearer ")
+        && constant_time_eq(credentials, token.as_bytes())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// 401 with the challenge (RFC 6750 §3).
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            axum::http::header::WWW_AUTHENTICATE,
+            "Bearer realm=\"tollgate admin\"",
+        )],
+        "admin token required\n",
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -42,7 +70,7 @@ async fn healthz() -> &'static str {
 
 async fn metrics(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     if !authorized(&s, &headers) {
-        return (StatusCode::UNAUTHORIZED, "admin token required\n").into_response();
+        return unauthorized();
     }
     metrics::gauge!("tollgate_limiter_buckets").set(s.gateway.limiter_buckets() as f64);
     metrics::gauge!("tollgate_recent_decisions").set(s.gateway.recent_decisions().len() as f64);
@@ -59,7 +87,7 @@ async fn metrics(State(s): State<AdminState>, headers: HeaderMap) -> Response {
 
 async fn decisions(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     if !authorized(&s, &headers) {
-        return (StatusCode::UNAUTHORIZED, "admin token required\n").into_response();
+        return unauthorized();
     }
     Json(s.gateway.recent_decisions()).into_response()
 }
@@ -92,7 +120,7 @@ async fn usage(
     axum::extract::Query(q): axum::extract::Query<UsageQuery>,
 ) -> Response {
     if !authorized(&s, &headers) {
-        return (StatusCode::UNAUTHORIZED, "admin token required\n").into_response();
+        return unauthorized();
     }
     let Some(ledger) = s.gateway.ledger() else {
         return (

@@ -21,7 +21,7 @@ use tollgate_agents::verify::{Client, RequestFacts};
 use tollgate_agents::{Classifier, UaMatch};
 use tollgate_policy::{Action, Decision, Headers};
 
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::forwarding::{canonical, client_addr, is_trusted, set_forwarding, strip_hop_by_hop};
 use crate::limiter::{BucketKey, Limiter};
 use crate::origin::{Upstream, UpstreamError};
@@ -101,6 +101,32 @@ fn method_not_implemented() -> Response<Body> {
         ),
         AnswerKind::Text,
     )
+}
+
+/// The settings read once at start that differ between `old` and `new` (a reload applies the
+/// rest, including the policy, origin, signals and the admin token).
+pub fn restart_only_changes(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
+    let admin_listen = |c: &ServerConfig| c.admin.as_ref().map(|a| a.listen);
+    [
+        ("[server] listen", old.listen != new.listen),
+        (
+            "[server.admin] listen",
+            admin_listen(old) != admin_listen(new),
+        ),
+        (
+            "[server.tarpit] max_concurrent",
+            old.tarpit.max_concurrent != new.tarpit.max_concurrent,
+        ),
+        ("[server] log_json", old.log_json != new.log_json),
+        (
+            "[server] ranges_update_hours",
+            old.ranges_update_hours != new.ranges_update_hours,
+        ),
+        ("[server.fcrdns]", old.fcrdns != new.fcrdns),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }
 
 /// Recent decisions kept for `/api/decisions`.
@@ -708,11 +734,16 @@ impl Gateway {
             self.classifier.load().catalogue(),
         )
         .map_err(|e| e.to_string())?;
-        let live = Live::new(
-            config,
-            self.classifier.load().catalogue(),
-            Some(&self.live.load()),
-        );
+        let old = self.live.load();
+        let kept = restart_only_changes(&old.config.server, &config.server);
+        if !kept.is_empty() {
+            tracing::warn!(
+                target: "tollgate::server",
+                settings = %kept.join(", "),
+                "changed settings take effect only after a restart; the rest of the config is applied"
+            );
+        }
+        let live = Live::new(config, self.classifier.load().catalogue(), Some(&old));
         self.live.store(Arc::new(live));
         Ok(())
     }

@@ -187,3 +187,49 @@ fn repeated_refusals_are_identical_per_agent_and_kind_and_follow_a_reload() {
          rule: no-ai-training\nterms: https://example.org/new-terms\n"
     );
 }
+
+#[test]
+fn a_reload_rotates_the_admin_token_and_names_the_settings_that_need_a_restart() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("index.html"), "hi\n").unwrap();
+    let origin = format!("dir:{}", site.path().display());
+    let text = |token: &str, listen: &str| {
+        format!(
+            "[server]\nlisten = \"{listen}\"\norigin = \"{{origin}}\"\n\n\
+             [server.admin]\nlisten = \"127.0.0.1:{{admin}}\"\ntoken = \"{token}\"\n"
+        )
+    };
+    let tg = tollgate(&text("old-token", "127.0.0.1:{port}"), &origin, &[]);
+    let metrics = format!("http://127.0.0.1:{}/metrics", tg.admin);
+    let status = |auth: &str| get(&metrics, &[("authorization", auth)]).status;
+    assert_eq!(status("Bearer old-token"), 200);
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+    assert_eq!(status("bearer old-token"), 200);
+    assert_eq!(status("BEARER old-token"), 200);
+    assert_eq!(status("Bearer OLD-TOKEN"), 401);
+    let refused = get(&metrics, &[]);
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("Bearer realm=\"tollgate admin\"")
+    );
+    // A new token and a new public listen address: the token applies now, the address is named
+    // as needing a restart.
+    let new = text("new-token", "127.0.0.1:1")
+        .replace("{origin}", &origin)
+        .replace("{admin}", &tg.admin.to_string());
+    std::fs::write(tg.dir.path().join("tollgate.toml"), new).unwrap();
+    hup(&tg);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status("Bearer new-token") != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status("Bearer new-token"), 200);
+    assert_eq!(status("Bearer old-token"), 401);
+    let log = tg.stderr();
+    assert!(
+        log.contains("changed settings take effect only after a restart; the rest of the config is applied settings=[server] listen"),
+        "{log}"
+    );
+    assert_eq!(get(&tg.url("/"), &[("user-agent", FIREFOX)]).status, 200);
+}
