@@ -273,7 +273,14 @@ impl Gateway {
         if cx.method == "HEAD" {
             // No content is delivered: an identified payer's HEAD is answered, never charged.
             return self
-                .pass(cx.live, req, cx.peer, cx.client_ip, cx.trusted_peer)
+                .pass(
+                    cx.live,
+                    req,
+                    cx.peer,
+                    cx.client_ip,
+                    cx.trusted_peer,
+                    cx.kind,
+                )
                 .await;
         }
         // The price: the origin's own for this page if it sets one (dynamic pricing), else the
@@ -285,7 +292,14 @@ impl Gateway {
             return self.pay_refusal(&cx, CrawlerError::MissingCrawlerPrice, quote, m);
         }
         let mut resp = self
-            .pass(cx.live, req, cx.peer, cx.client_ip, cx.trusted_peer)
+            .pass(
+                cx.live,
+                req,
+                cx.peer,
+                cx.client_ip,
+                cx.trusted_peer,
+                cx.kind,
+            )
             .await;
         if !resp.status().is_success() {
             // A failed origin response is never charged.

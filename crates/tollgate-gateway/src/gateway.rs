@@ -901,12 +901,8 @@ impl Gateway {
         if let Some(resp) = signal_document(&live, orig.method.as_str(), path) {
             return Ok(resp);
         }
-        // Only local answers use the kind; a passed request skips the Accept header scan.
-        let kind = if matches!(decision.action, Action::Allow) {
-            AnswerKind::Text
-        } else {
-            answer_kind(client.class, req.headers())
-        };
+        // Local answers use the kind, and so does a passed request's 502/504.
+        let kind = answer_kind(client.class, req.headers());
         let resp = self
             .act(
                 &live,
@@ -1034,7 +1030,7 @@ impl Gateway {
                 == Some("nginx");
         match &d.action {
             Action::Allow => {
-                let resp = self.pass(live, req, peer, client_ip, trusted_peer).await;
+                let resp = self.pass(live, req, peer, client_ip, trusted_peer, kind).await;
                 if let (Some(ledger), crate::charge::Payer::Account { auth, .. }) =
                     (&self.ledger, &payer)
                 {
@@ -1123,7 +1119,7 @@ impl Gateway {
                 let operator = client.agent.map(|a| classifier.catalogue().agent(a).operator.as_str());
                 let key = BucketKey::new(d.rule.unwrap_or(usize::MAX), spec.key, client_ip, agent, operator);
                 match self.limiter.take(key, spec, Instant::now()) {
-                    Ok(()) => self.pass(live, req, peer, client_ip, trusted_peer).await,
+                    Ok(()) => self.pass(live, req, peer, client_ip, trusted_peer, kind).await,
                     Err(wait) => self.refuse(
                 nginx,
                         &rate_limited(
@@ -1147,6 +1143,7 @@ impl Gateway {
         peer: IpAddr,
         client_ip: IpAddr,
         trusted_peer: bool,
+        kind: AnswerKind,
     ) -> Response<Body> {
         if self.forward_auth {
             let mut r = Response::new(full(Bytes::new()));
@@ -1197,10 +1194,17 @@ impl Gateway {
                 } else {
                     "gateway-timeout"
                 };
-                refusal(
-                    &Refusal::plain(status, code, format!("tollgate: {e}")),
-                    AnswerKind::Text,
-                )
+                // The public answer does not name the origin (an internal address); the log
+                // line above does.
+                let message = match e {
+                    UpstreamError::Timeout { secs, .. } => {
+                        format!("tollgate: the site's server did not answer within {secs} s.")
+                    }
+                    UpstreamError::Unreachable { .. } => {
+                        "tollgate: the site's server could not be reached.".to_string()
+                    }
+                };
+                refusal(&Refusal::plain(status, code, message), kind)
             }
         }
     }

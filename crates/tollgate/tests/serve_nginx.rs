@@ -326,12 +326,29 @@ fn origin_down_gives_a_clear_502() {
     let tg = tollgate(CONFIG, &format!("http://127.0.0.1:{port}"), &[]);
     let r = get(&tg.url("/"), &[("user-agent", FIREFOX)]);
     assert_eq!(r.status, 502);
+    assert_eq!(
+        r.body,
+        "502 Bad Gateway\ntollgate: the site's server could not be reached.\n"
+    );
+    // A client asking for JSON gets JSON; the origin's address is in the log, not the answer.
+    let j = get(
+        &tg.url("/"),
+        &[("user-agent", FIREFOX), ("accept", "application/json")],
+    );
+    assert_eq!(j.status, 502);
+    let v: serde_json::Value = serde_json::from_str(&j.body).unwrap();
+    assert_eq!(v["error"], "bad-gateway");
+    assert_eq!(
+        v["message"],
+        "tollgate: the site's server could not be reached."
+    );
+    assert!(!j.body.contains(&port.to_string()), "{}", j.body);
+    let log = tg.stderr();
     assert!(
-        r.body.contains(&format!(
+        log.contains(&format!(
             "the origin http://127.0.0.1:{port}/ did not answer"
         )),
-        "{}",
-        r.body
+        "{log}"
     );
 }
 
