@@ -1182,28 +1182,33 @@ impl Gateway {
                 }
                 resp
             }
+            Err(UpstreamError::BadRequestBody(e)) => {
+                // The client's own framing failed (bad chunked encoding, a body shorter than its
+                // Content-Length): its fault, not the origin's.
+                tracing::debug!(target: "tollgate::upstream", error = %e, "bad request body");
+                let message = "tollgate: the request body is malformed.".to_string();
+                refusal(
+                    &Refusal::plain(StatusCode::BAD_REQUEST, "bad-request", message),
+                    kind,
+                )
+            }
             Err(e) => {
-                let status = match e {
-                    UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-                    UpstreamError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
+                // The public answer does not name the origin (an internal address); the log
+                // line does.
+                let (status, code, message) = match e {
+                    UpstreamError::Timeout { secs, .. } => (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gateway-timeout",
+                        format!("tollgate: the site's server did not answer within {secs} s."),
+                    ),
+                    _ => (
+                        StatusCode::BAD_GATEWAY,
+                        "bad-gateway",
+                        "tollgate: the site's server could not be reached.".to_string(),
+                    ),
                 };
                 metrics::counter!("tollgate_upstream_errors_total", "status" => status.as_str().to_string()).increment(1);
                 tracing::warn!(target: "tollgate::upstream", error = %e, "origin failed");
-                let code = if status == StatusCode::BAD_GATEWAY {
-                    "bad-gateway"
-                } else {
-                    "gateway-timeout"
-                };
-                // The public answer does not name the origin (an internal address); the log
-                // line above does.
-                let message = match e {
-                    UpstreamError::Timeout { secs, .. } => {
-                        format!("tollgate: the site's server did not answer within {secs} s.")
-                    }
-                    UpstreamError::Unreachable { .. } => {
-                        "tollgate: the site's server could not be reached.".to_string()
-                    }
-                };
                 refusal(&Refusal::plain(status, code, message), kind)
             }
         }

@@ -28,6 +28,10 @@ pub enum UpstreamError {
         /// Cause.
         source: BoxError,
     },
+    /// The client's request body failed while it was being sent (bad chunked framing, cut
+    /// short): a 400, not the origin's fault.
+    #[error("the client's request body is malformed: {0}")]
+    BadRequestBody(BoxError),
     /// No response head within the configured time.
     #[error("the origin {origin} did not answer within {secs} s")]
     Timeout {
@@ -181,6 +185,10 @@ impl Upstream {
     }
 
     fn unreachable(&self, e: impl Into<BoxError>) -> UpstreamError {
+        let e = e.into();
+        if request_body_failed(&*e) {
+            return UpstreamError::BadRequestBody(e);
+        }
         UpstreamError::Unreachable {
             origin: self.name.clone(),
             source: e.into(),
@@ -193,6 +201,21 @@ impl Upstream {
             secs: self.timeout.as_secs(),
         }
     }
+}
+
+/// True if hyper's client failed because the request body it was sending failed (hyper reports
+/// a body error as a user error, whose source is the incoming body's parse error).
+fn request_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_user() {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// For `dir:` origins: a directory without `index.html` but with `index.xml` (a feed) serves the

@@ -321,6 +321,35 @@ fn the_origin_sees_forwarding_headers_it_can_trust() {
 }
 
 #[test]
+fn a_malformed_request_body_is_the_clients_400_not_an_origin_502() {
+    let Some(s) = setup() else { return };
+    let req = format!(
+        "POST /echo HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n"
+    );
+    let resp = raw(s.tg.port, &req);
+    assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
+    assert!(
+        resp.ends_with("\r\n\r\n400 Bad Request\ntollgate: the request body is malformed.\n"),
+        "{resp}"
+    );
+    let m = get(
+        &format!("http://127.0.0.1:{}/metrics", s.tg.admin),
+        &[("authorization", "Bearer t0ken")],
+    );
+    assert!(
+        !m.body.contains("tollgate_upstream_errors_total"),
+        "{}",
+        m.body
+    );
+    assert!(
+        !s.tg.stderr().contains("origin failed"),
+        "{}",
+        s.tg.stderr()
+    );
+}
+
+#[test]
 fn origin_down_gives_a_clear_502() {
     let port = free_port();
     let tg = tollgate(CONFIG, &format!("http://127.0.0.1:{port}"), &[]);
