@@ -191,7 +191,7 @@ impl Upstream {
         }
         UpstreamError::Unreachable {
             origin: self.name.clone(),
-            source: e.into(),
+            source: e,
         }
     }
 
