@@ -90,6 +90,27 @@ pub struct AdminConfig {
     pub token: String,
 }
 
+/// Largest config file read, bytes (a policy is a few KiB; this bounds what a reload reads).
+pub const CONFIG_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a config file: its text, or `path: reason` (missing, a directory, not UTF-8, or
+/// larger than [`CONFIG_MAX_BYTES`]).
+pub fn read_config(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut text = String::new();
+    file.take(CONFIG_MAX_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if text.len() as u64 > CONFIG_MAX_BYTES {
+        return Err(format!(
+            "{shown}: larger than {CONFIG_MAX_BYTES} bytes; is it the right file?"
+        ));
+    }
+    Ok(text)
+}
+
 /// Most tarpitted connections `[server.tarpit] max_concurrent` may hold.
 pub const TARPIT_MAX_CONCURRENT: usize = 100_000;
 /// Most bytes per second `[server.tarpit] bytes_per_second` may send each client.

@@ -727,7 +727,7 @@ impl Gateway {
             .config_path
             .as_ref()
             .ok_or("no config file to reload (serving the embedded example)")?;
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = crate::config::read_config(path)?;
         let config = Config::parse(
             &path.display().to_string(),
             &text,

@@ -233,3 +233,75 @@ fn a_reload_rotates_the_admin_token_and_names_the_settings_that_need_a_restart()
     );
     assert_eq!(get(&tg.url("/"), &[("user-agent", FIREFOX)]).status, 200);
 }
+
+/// `tollgate check FILE`: (exit code, stdout, stderr).
+fn check(path: &std::path::Path, env_token: Option<&str>) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tollgate"));
+    cmd.arg("check")
+        .arg(path)
+        .env_remove("TOLLGATE_ADMIN_TOKEN");
+    if let Some(t) = env_token {
+        cmd.env("TOLLGATE_ADMIN_TOKEN", t);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_says_why_a_file_cannot_be_read_and_what_serve_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let (code, _, err) = check(&missing, None);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "{}: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    let (code, _, err) = check(dir.path(), None);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(&format!("{}: ", dir.path().display())),
+        "{err}"
+    );
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(5 * 1024 * 1024)).unwrap();
+    let (code, _, err) = check(&big, None);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "{}: larger than 4194304 bytes; is it the right file?\n",
+            big.display()
+        )
+    );
+    // An admin listener with no token: serve would refuse, so check does too — unless the
+    // environment supplies one.
+    let tokenless = dir.path().join("t.toml");
+    std::fs::write(
+        &tokenless,
+        "[server]\norigin = \"dir:.\"\n\n[server.admin]\nlisten = \"127.0.0.1:9999\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = check(&tokenless, None);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "{}: [server.admin] has no token and $TOLLGATE_ADMIN_TOKEN is not set: serve would refuse to start\n",
+            tokenless.display()
+        )
+    );
+    let (code, out, _) = check(&tokenless, Some("s3cret"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        format!("{}: ok (0 rules, origin dir:.)\n", tokenless.display())
+    );
+}

@@ -49,7 +49,7 @@ fn load(path: Option<&Path>, classifier: &tollgate_agents::Classifier) -> anyhow
     let (name, text) = match path {
         Some(p) => (
             p.display().to_string(),
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            tollgate_gateway::config::read_config(p).map_err(anyhow::Error::msg)?,
         ),
         None => (
             "examples/tollgate.toml (embedded)".to_string(),
@@ -63,6 +63,13 @@ fn load(path: Option<&Path>, classifier: &tollgate_agents::Classifier) -> anyhow
 pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let classifier = crate::data::classifier(None, None)?;
     match load(Some(&a.config), &classifier) {
+        Ok(c) if admin_without_token(&c) => {
+            eprintln!(
+                "{}: [server.admin] has no token and $TOLLGATE_ADMIN_TOKEN is not set: serve would refuse to start",
+                a.config.display()
+            );
+            Ok(ExitCode::from(1))
+        }
         Ok(c) => {
             println!(
                 "{}: ok ({} rules, origin {})",
@@ -73,10 +80,16 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{e:#}");
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// True if `[server.admin]` is there with an empty token and the environment supplies none.
+fn admin_without_token(c: &Config) -> bool {
+    c.server.admin.as_ref().is_some_and(|a| a.token.is_empty())
+        && std::env::var("TOLLGATE_ADMIN_TOKEN").map_or(true, |t| t.is_empty())
 }
 
 /// Log lines buffered in memory and written to stderr in blocks (like nginx's
