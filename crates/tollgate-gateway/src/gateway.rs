@@ -1168,6 +1168,9 @@ impl Gateway {
             Ok(mut resp) => {
                 self.upstream_seconds
                     .record(started.elapsed().as_secs_f64());
+                // tollgate answers in its own HTTP version, whatever the origin's (an HTTP/1.0
+                // origin would otherwise turn the client's connection into HTTP/1.0).
+                *resp.version_mut() = http::Version::HTTP_11;
                 strip_hop_by_hop(resp.headers_mut());
                 if let Some(sig) = &live.config.signals {
                     let h = resp.headers_mut();

@@ -348,3 +348,50 @@ fn a_dir_origin_never_redirects_to_another_host_for_leading_slashes() {
     let r = get(&tg.url("//articles/"), &[("user-agent", FIREFOX)]);
     assert_eq!((r.status, r.body.as_str()), (200, "list\n"));
 }
+
+#[test]
+fn an_http_1_0_origin_is_answered_to_the_client_in_http_1_1_on_a_kept_connection() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // A one-connection-per-request HTTP/1.0 origin, as `python3 -m http.server` is.
+    let origin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = origin.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in origin.incoming() {
+            let Ok(mut c) = conn else { return };
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold\n");
+        }
+    });
+    let tg = tollgate(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\n",
+        &format!("http://127.0.0.1:{port}"),
+        &[],
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", tg.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\n\r\n");
+    // Two requests on one connection: the first answer kept it open.
+    for _ in 0..2 {
+        s.write_all(req.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        // The origin's close-delimited body, framed for HTTP/1.1 as chunks.
+        assert!(
+            head.contains("\r\ntransfer-encoding: chunked\r\n"),
+            "{head}"
+        );
+        let mut body = [0u8; 14];
+        s.read_exact(&mut body).unwrap();
+        assert_eq!(&body, b"4\r\nold\n\r\n0\r\n\r\n");
+    }
+}
