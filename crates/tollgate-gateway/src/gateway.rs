@@ -411,6 +411,14 @@ impl Headers for HeaderView<'_> {
     fn get(&self, name: &str) -> Option<&str> {
         header_str(self.0, name)
     }
+
+    fn any(&self, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.0
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(f)
+    }
 }
 
 fn unix_now() -> i64 {

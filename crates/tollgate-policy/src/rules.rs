@@ -270,6 +270,13 @@ impl Rule {
 pub trait Headers {
     /// The value of the first header called `name`, if any.
     fn get(&self, name: &str) -> Option<&str>;
+
+    /// True if a header called `name` — any of them, when it is repeated — has a value for which
+    /// `f` is true. The default looks at the first only; lookups that can hold repeated headers
+    /// override it, so a rule cannot be dodged by sending a harmless copy first.
+    fn any(&self, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.get(name).is_some_and(f)
+    }
 }
 
 /// No headers (log replays carry none but the User-Agent).
@@ -329,13 +336,10 @@ impl Rule {
         {
             return false;
         }
-        self.headers
-            .iter()
-            .all(|(name, want)| match (headers.get(name), want) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(v), Some(w)) => v.to_ascii_lowercase().contains(w.as_str()),
-            })
+        self.headers.iter().all(|(name, want)| match want {
+            None => headers.any(name, &mut |_| true),
+            Some(w) => headers.any(name, &mut |v| v.to_ascii_lowercase().contains(w.as_str())),
+        })
     }
 }
 

@@ -395,3 +395,28 @@ fn an_http_1_0_origin_is_answered_to_the_client_in_http_1_1_on_a_kept_connection
         assert_eq!(&body, b"4\r\nold\n\r\n0\r\n\r\n");
     }
 }
+
+#[test]
+fn a_header_rule_sees_every_copy_of_a_repeated_header() {
+    let (_d, origin) = site();
+    let tg = tollgate(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\norigin = \"{origin}\"\n\n\
+         [[rule]]\nname = \"no-admin-role\"\nwhen = { header = { \"x-role\" = \"admin\" } }\naction = \"deny\"\n\n\
+         [[rule]]\nname = \"no-debug\"\nwhen = { header = { \"x-debug\" = \"*\" } }\naction = \"deny\"\n",
+        &origin,
+        &[],
+    );
+    let send = |extra: &str| {
+        let resp = raw(
+            tg.port,
+            format!("GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: {FIREFOX}\r\n{extra}Connection: close\r\n\r\n"),
+        );
+        resp[9..12].to_string()
+    };
+    assert_eq!(send(""), "200");
+    assert_eq!(send("X-Role: user\r\n"), "200");
+    assert_eq!(send("X-Role: Admin\r\n"), "403");
+    // A harmless first copy does not hide the second.
+    assert_eq!(send("X-Role: user\r\nX-Role: admin\r\n"), "403");
+    assert_eq!(send("X-Debug: 1\r\n"), "403");
+}
