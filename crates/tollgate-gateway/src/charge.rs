@@ -18,7 +18,6 @@
 //!    out with `crawler-charged` and the receipt. A ledger that is down answers 503
 //!    (`fail-closed`) or spools (`fail-open`, inside the ledger).
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -162,9 +161,7 @@ fn unix_ms() -> i64 {
 /// What the charge needs to know about the request beyond the request itself.
 pub(crate) struct ChargeCtx<'a> {
     pub live: &'a Live,
-    pub peer: IpAddr,
-    pub client_ip: IpAddr,
-    pub trusted_peer: bool,
+    pub peers: crate::gateway::Peers,
     pub who: &'a str,
     pub rule: &'a str,
     pub agent: Option<&'a str>,
@@ -272,16 +269,7 @@ impl Gateway {
         }
         if cx.method == "HEAD" {
             // No content is delivered: an identified payer's HEAD is answered, never charged.
-            return self
-                .pass(
-                    cx.live,
-                    req,
-                    cx.peer,
-                    cx.client_ip,
-                    cx.trusted_peer,
-                    cx.kind,
-                )
-                .await;
+            return self.pass(cx.live, req, cx.peers, cx.kind).await;
         }
         // The price: the origin's own for this page if it sets one (dynamic pricing), else the
         // account's, else the rule's. It is known only once the origin answers, so the offer is
@@ -291,16 +279,7 @@ impl Gateway {
             let m = format!("{}: the price is {quote} per request.", cx.who);
             return self.pay_refusal(&cx, CrawlerError::MissingCrawlerPrice, quote, m);
         }
-        let mut resp = self
-            .pass(
-                cx.live,
-                req,
-                cx.peer,
-                cx.client_ip,
-                cx.trusted_peer,
-                cx.kind,
-            )
-            .await;
+        let mut resp = self.pass(cx.live, req, cx.peers, cx.kind).await;
         if !resp.status().is_success() {
             // A failed origin response is never charged.
             return resp;

@@ -1015,11 +1015,6 @@ impl Gateway {
         payer: crate::charge::Payer,
         orig: &Original,
     ) -> Response<Body> {
-        let Peers {
-            peer,
-            client_ip,
-            trusted_peer,
-        } = peers;
         let mut req = req;
         if self.ledger.is_some()
             && crate::payment::credential(req.headers(), tollgate_ledger::API_KEY_PREFIX).is_some()
@@ -1038,7 +1033,7 @@ impl Gateway {
                 == Some("nginx");
         match &d.action {
             Action::Allow => {
-                let resp = self.pass(live, req, peer, client_ip, trusted_peer, kind).await;
+                let resp = self.pass(live, req, peers, kind).await;
                 if let (Some(ledger), crate::charge::Payer::Account { auth, .. }) =
                     (&self.ledger, &payer)
                 {
@@ -1089,9 +1084,7 @@ impl Gateway {
                     };
                     let cx = crate::charge::ChargeCtx {
                         live,
-                        peer,
-                        client_ip,
-                        trusted_peer,
+                        peers,
                         who: &rec.who(),
                         rule: rec.rule,
                         agent: rec.agent,
@@ -1125,9 +1118,9 @@ impl Gateway {
             Action::Limit(spec) => {
                 let agent = client.agent.map(|a| a.0);
                 let operator = client.agent.map(|a| classifier.catalogue().agent(a).operator.as_str());
-                let key = BucketKey::new(d.rule.unwrap_or(usize::MAX), spec.key, client_ip, agent, operator);
+                let key = BucketKey::new(d.rule.unwrap_or(usize::MAX), spec.key, peers.client_ip, agent, operator);
                 match self.limiter.take(key, spec, Instant::now()) {
-                    Ok(()) => self.pass(live, req, peer, client_ip, trusted_peer, kind).await,
+                    Ok(()) => self.pass(live, req, peers, kind).await,
                     Err(wait) => self.refuse(
                 nginx,
                         &rate_limited(
@@ -1148,9 +1141,7 @@ impl Gateway {
         &self,
         live: &Live,
         mut req: Request<Incoming>,
-        peer: IpAddr,
-        client_ip: IpAddr,
-        trusted_peer: bool,
+        peers: Peers,
         kind: AnswerKind,
     ) -> Response<Body> {
         if self.forward_auth {
@@ -1170,7 +1161,7 @@ impl Gateway {
         }
         let headers = req.headers_mut();
         strip_hop_by_hop(headers);
-        set_forwarding(headers, peer, client_ip, trusted_peer);
+        set_forwarding(headers, peers.peer, peers.client_ip, peers.trusted_peer);
         let started = Instant::now();
         match live.upstream.forward(req).await {
             Ok(mut resp) => {

@@ -129,6 +129,17 @@ impl Limiter {
 mod tests {
     use super::*;
 
+    /// The bucket of 203.0.113.5's prefix for rule 0.
+    fn k() -> BucketKey {
+        BucketKey::new(
+            0,
+            LimitKey::Prefix,
+            "203.0.113.5".parse().unwrap(),
+            None,
+            None,
+        )
+    }
+
     fn spec() -> LimitSpec {
         LimitSpec {
             per_second: 2.0,
@@ -145,15 +156,6 @@ mod tests {
             burst: 1,
             key: LimitKey::Prefix,
         };
-        let k = || {
-            BucketKey::new(
-                0,
-                LimitKey::Prefix,
-                "203.0.113.5".parse().unwrap(),
-                None,
-                None,
-            )
-        };
         let t0 = Instant::now();
         assert_eq!(l.take(k(), &slow, t0), Ok(()));
         assert_eq!(
@@ -166,15 +168,6 @@ mod tests {
     fn a_bucket_allows_its_burst_then_refuses_with_the_wait() {
         let l = Limiter::default();
         let t0 = Instant::now();
-        let k = || {
-            BucketKey::new(
-                0,
-                LimitKey::Prefix,
-                "203.0.113.5".parse().unwrap(),
-                None,
-                None,
-            )
-        };
         for _ in 0..3 {
             assert_eq!(l.take(k(), &spec(), t0), Ok(()));
         }

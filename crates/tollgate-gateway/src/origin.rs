@@ -134,13 +134,13 @@ impl Upstream {
                     .authority(authority.clone())
                     .path_and_query(pq)
                     .build()
-                    .map_err(|e| self.unreachable(e))?;
+                    .map_err(|e| self.failed(e))?;
                 *req.uri_mut() = uri;
                 *req.version_mut() = http::Version::HTTP_11;
                 let resp = tokio::time::timeout(self.timeout, client.request(req))
                     .await
                     .map_err(|_| self.timed_out())?
-                    .map_err(|e| self.unreachable(e))?;
+                    .map_err(|e| self.failed(e))?;
                 Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
             }
             Kind::Unix { client, path } => {
@@ -149,7 +149,7 @@ impl Upstream {
                 let resp = tokio::time::timeout(self.timeout, client.request(req))
                     .await
                     .map_err(|_| self.timed_out())?
-                    .map_err(|e| self.unreachable(e))?;
+                    .map_err(|e| self.failed(e))?;
                 Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
             }
             Kind::Dir { root, files } => {
@@ -178,13 +178,14 @@ impl Upstream {
                     .clone()
                     .oneshot(req)
                     .await
-                    .map_err(|e| self.unreachable(e))?;
+                    .map_err(|e| self.failed(e))?;
                 Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
             }
         }
     }
 
-    fn unreachable(&self, e: impl Into<BoxError>) -> UpstreamError {
+    /// Why the request failed: the client's own body ([`request_body_failed`]) or the origin.
+    fn failed(&self, e: impl Into<BoxError>) -> UpstreamError {
         let e = e.into();
         if request_body_failed(&*e) {
             return UpstreamError::BadRequestBody(e);
